@@ -217,12 +217,14 @@ def evaluate(claim: Claim, m: Measurement) -> tuple[str, list[dict], dict]:
             c_ok, c_z = stats.agrees(c_est, p.control, scale, threshold, p.rule, p.slack)
             row["control"] = {"prediction": _num(p.control), "estimate": _num(c_est),
                               "z": _num(c_z), "rejected": not c_ok}
-            if control_best is None or _badness(c_z, threshold) > _badness(control_best["z"], threshold):
-                control_best = {"prediction": _num(p.control), "z": _num(c_z),
-                                "rejected": not c_ok, "label": p.label}
+            if control_best is None or _badness(c_z, threshold) > _badness(control_best[1], threshold):
+                control_best = (p, c_z, c_ok)
         rows.append(row)
-    control = control_best or {"prediction": None, "z": None, "rejected": False,
-                               "label": "no control given"}
+    if control_best is None:
+        control = {"prediction": None, "z": None, "rejected": False, "label": "no control given"}
+    else:
+        p, c_z, c_ok = control_best
+        control = {"prediction": _num(p.control), "z": _num(c_z), "rejected": not c_ok, "label": p.label}
     verdict = "pass" if ok_all and control["rejected"] else "fail"
     return verdict, rows, control
 

@@ -110,3 +110,14 @@ def test_figures_are_embedded_and_written(tmp_path):
 def test_claim_ids_must_start_with_an_area():
     with pytest.raises(ValueError, match="area"):
         C.claim("kernels.x", source="s", statement="s", seed=1, stochastic=False)
+
+
+def test_exact_points_with_infinite_control_z():
+    """tol=0 controls give z = ±inf; several of them must still be compared and reported."""
+
+    def measure(ctx):
+        return C.Measurement([C.Point(f"count {i}", 4.0, 4.0, tol=0.0, control=5.0 + i) for i in range(3)])
+
+    r = C.run_claim(C.Claim("regions.test.exact", "regions", "test", "4 = 4", seed=1,
+                            stochastic=False, measure=measure))
+    assert r.verdict == "pass" and r.control["rejected"] and r.control["z"] == "-inf"
