@@ -1,0 +1,769 @@
+"""Correlation functions of random fully connected networks (Hanin, arXiv 2204.01058; PDLT arXiv 2106.10165).
+
+Conventions (layer 1 = first pre-activation):
+    z^(1) = b^(1) + W^(1) x,  z^(l+1) = b^(l+1) + W^(l+1) sigma(z^(l)),  W ~ N(0, C_W/n_in),  b ~ N(0, C_b),
+    K^(1)_ab = C_b + C_W x_a.x_b / n_0,   K^(l+1) = C_b + C_W <sigma sigma^T>_{K^(l)}   (PDLT (4.8), §4.3).
+
+Infinite width: kernels, derivative kernel and NTK, variance / correlation maps,
+susceptibilities and criticality.  Every quantity has a sympy form where a closed form
+exists and a float64 evaluator.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from theory import gaussian as G
+from theory.activations import activation_names, get_activation, t as _t
+from theory.formulas import Param, check_int, check_nonnegative, check_positive, formula
+
+K = sp.Symbol("K", positive=True)
+rho = sp.Symbol("rho", real=True)
+C_W, C_b = sp.symbols("C_W C_b", nonnegative=True)
+MP_DPS = G.MP_DPS
+_EXACT_OPS_LIMIT = 120  # beyond this sympy size a nested closed form is evaluated with mpmath
+
+
+def _weights(C_W_, C_b_):
+    return check_positive("C_W", C_W_), check_nonnegative("C_b", C_b_)
+
+
+# ============================================================== float64 evaluators
+def first_layer_kernel(X, C_W_, C_b_) -> np.ndarray:
+    """K^(1)_ab = C_b + C_W x_a . x_b / n_0 for inputs X of shape (k, n_0)  (PDLT (4.8))."""
+    cw, cb = (float(v) for v in _weights(C_W_, C_b_))
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    return cb + cw * X @ X.T / X.shape[1]
+
+
+def kernel_step(activation, K_, C_W_, C_b_) -> np.ndarray:
+    """One layer of the infinite-width recursion, float64: C_b + C_W <sigma sigma^T>_K."""
+    cw, cb = (float(v) for v in _weights(C_W_, C_b_))
+    return cb + cw * G.kernel_matrix(activation, K_)
+
+
+def kernel_recursion(activation, C_W_, C_b_, K1, layers: int) -> np.ndarray:
+    """float64 K^(1..layers) as an array (layers, k, k); index 0 is layer 1 = ``K1``."""
+    layers = check_int("layers", layers, 1)
+    Ks = [G.as_kernel(K1, "K1")]
+    for _ in range(layers - 1):
+        Ks.append(kernel_step(activation, Ks[-1], C_W_, C_b_))
+    return np.array(Ks)
+
+
+def ntk_recursion(activation, C_W_, C_b_, K1, layers: int) -> dict:
+    """float64 NNGP K, derivative kernel Kdot = C_W <sigma' sigma'^T>_K and NTK Theta per layer.
+
+    Theta^(1) = K^(1), Theta^(l+1) = K^(l+1) + C_W <sigma'_a sigma'_b>_{K^(l)} Theta^(l)  (NTK
+    parameterisation with learning-rate factors lambda_W = C_W, lambda_b = C_b, as in
+    neural-tangents stax.Dense; Jacot et al. 2018).  Kdot[l] is the factor from layer l to l+1.
+    """
+    cw = float(_weights(C_W_, C_b_)[0])
+    Ks = kernel_recursion(activation, C_W_, C_b_, K1, layers)
+    dots = np.array([cw * G.derivative_kernel_matrix(activation, Kl) for Kl in Ks])
+    thetas = [Ks[0]]
+    for l in range(1, layers):
+        thetas.append(Ks[l] + dots[l - 1] * thetas[-1])
+    return {"K": Ks, "Kdot": dots, "Theta": np.array(thetas)}
+
+
+def correlation_recursion(activation, C_W_, C_b_, K1: float, rho1: float, layers: int) -> np.ndarray:
+    """float64 correlation rho^(l) = K_ab/sqrt(K_aa K_bb) for two inputs of equal norm, l = 1..layers."""
+    K1 = float(K1)
+    Ks = kernel_recursion(activation, C_W_, C_b_, [[K1, rho1 * K1], [rho1 * K1, K1]], layers)
+    return Ks[:, 0, 1] / np.sqrt(Ks[:, 0, 0] * Ks[:, 1, 1])
+
+
+def susceptibilities_float(activation, C_W_, K_: float) -> tuple[float, float]:
+    """(chi_par, chi_perp) in float64: C_W <sigma^2 (z^2-K)>_K/(2K^2) and C_W <sigma'^2>_K  (PDLT §5.1)."""
+    act = get_activation(activation)
+    cw = float(check_positive("C_W", C_W_))
+    k = float(check_positive("K", K_))
+    f0 = act.numpy(0)
+    par = G.gh_expect(lambda z: f0(z) ** 2 * (z * z - k), [[k]]) / (2 * k * k)
+    perp = G.expect_product(act, [[k]], [(0, 1, 2)])
+    return cw * par, cw * perp
+
+
+# ============================================================== sympy forms
+def _gauss_integral(expr_of_z, K_):
+    """Unevaluated sympy statement E[f(z)], z ~ N(0, K) (shown where no closed form exists)."""
+    x = sp.Symbol("x", real=True)
+    return sp.Integral(expr_of_z(sp.sqrt(K_) * x) * sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi), (x, -sp.oo, sp.oo))
+
+
+def variance_map_expr(activation, C_W_=C_W, C_b_=C_b, K_=K):
+    """Single-input map K' = C_b + C_W g(K), g = <sigma^2>_K (PDLT (5.4)); unevaluated integral if no closed form."""
+    act = get_activation(activation)
+    g = G.variance_map(act, K_)
+    if g is None:
+        g = _gauss_integral(lambda z: act.expr.subs(_t, z) ** 2, K_)
+    return C_b_ + C_W_ * g
+
+
+def correlation_map_expr(activation, C_W_=C_W, C_b_=C_b, K_=K, rho_=rho):
+    """Two inputs of equal variance K: rho' = (C_b + C_W <s_a s_b>_{K,rho K}) / (C_b + C_W <s^2>_K).
+
+    ReLU at C_W=2, C_b=0 simplifies to (1/pi)[sqrt(1-rho^2) + (pi - arccos rho) rho].
+    Returns None when the activation has no closed form.
+    """
+    num = G.kernel_map(activation, (K_, rho_ * K_, K_))
+    den = G.variance_map(activation, K_)
+    if num is None:
+        return None
+    return sp.simplify((C_b_ + C_W_ * num) / (C_b_ + C_W_ * den))
+
+
+def susceptibilities(activation, C_W_=C_W, K_=K) -> dict:
+    """{"chi_par": C_W g'(K), "chi_perp": C_W <sigma'^2>_K} (PDLT §5.1).
+
+    sympy expressions for closed-form activations (K may be a symbol); otherwise
+    30-digit mpmath quadrature values (K must be a number): g'(K) = <sigma^2 (z^2-K)>/(2K^2).
+    """
+    act = get_activation(activation)
+    g = G.variance_map(act, K)
+    if g is not None:
+        par = C_W_ * sp.diff(g, K)
+        perp = C_W_ * G.derivative_variance_map(act, K)
+        return {"chi_par": sp.simplify(par.subs(K, K_)), "chi_perp": sp.simplify(perp.subs(K, K_))}
+    k = check_positive("K", K_)
+    f0, f1 = act.mpmath(0), act.mpmath(1)
+    par, _ = G.mp_expect_1d(lambda z: f0(z) ** 2 * (z * z - G._mp(k)), k)
+    perp, _ = G.mp_expect_1d(lambda z: f1(z) ** 2, k)
+    with mpmath.workdps(MP_DPS + 5):
+        cw = G._mp(C_W_)
+        return {"chi_par": sp.Float(cw * par / (2 * G._mp(k) ** 2), MP_DPS),
+                "chi_perp": sp.Float(cw * perp, MP_DPS)}
+
+
+def criticality(activation) -> dict:
+    """Critical initialisation (chi_par = chi_perp = 1 at the fixed point K*), by class (PDLT ch. 5):
+
+    * positively homogeneous: C_W = 1/A_2, C_b = 0, every K is a fixed point (K* = "any");
+    * K*=0 class (smooth, sigma(0)=0, sigma_1 != 0, a_1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2 < 0):
+      C_W = 1/sigma_1^2, C_b = 0, K* = 0;
+    * otherwise (GELU, SiLU): the non-trivial point solving <sigma sigma''>_{K*} = 0
+      (g'(K*) = <sigma'^2>_{K*}), C_W = 1/<sigma'^2>_{K*}, C_b = K* - C_W g(K*) (mpmath, 30 digits).
+    """
+    act = get_activation(activation)
+    if act.family == "homogeneous":
+        return {"class": "homogeneous", "C_W": 1 / act.A2, "C_b": sp.Integer(0), "K_star": "any"}
+    if not act.smooth:
+        raise ValueError(f"activation must be smooth or positively homogeneous; got {act.name!r}")
+    s = act.taylor(3)
+    if s[0] == 0 and s[1] != 0:
+        a1 = sp.simplify(s[3] / s[1] + sp.Rational(3, 4) * (s[2] / s[1]) ** 2)
+        if a1.is_negative:
+            return {"class": "K*=0", "C_W": sp.simplify(1 / s[1] ** 2), "C_b": sp.Integer(0),
+                    "K_star": sp.Integer(0), "a_1": a1}
+    return _nontrivial_criticality(act)
+
+
+def _nontrivial_criticality(act) -> dict:
+    f0, f1, f2 = act.mpmath(0), act.mpmath(1), act.mpmath(2)
+    n0, n2 = act.numpy(0), act.numpy(2)
+    grid = np.linspace(0.05, 60.0, 1200)
+    vals = [G.gh_expect(lambda z: n0(z) * n2(z), [[k]]) for k in grid]
+    idx = next((i for i in range(len(grid) - 1) if vals[i] * vals[i + 1] < 0), None)
+    if idx is None:
+        raise ValueError(f"activation {act.name!r} has no critical point with K* in (0, 60]")
+    with mpmath.workdps(MP_DPS + 10):
+        h = lambda k: G.mp_expect_1d(lambda z: f0(z) * f2(z), k, MP_DPS + 5)[0]  # noqa: E731
+        kstar = mpmath.findroot(h, (mpmath.mpf(grid[idx]), mpmath.mpf(grid[idx + 1])), solver="anderson")
+        cw = 1 / G.mp_expect_1d(lambda z: f1(z) ** 2, kstar, MP_DPS + 5)[0]
+        cb = kstar - cw * G.mp_expect_1d(lambda z: f0(z) ** 2, kstar, MP_DPS + 5)[0]
+        return {"class": "nontrivial", "C_W": sp.Float(cw, MP_DPS), "C_b": sp.Float(cb, MP_DPS),
+                "K_star": sp.Float(kstar, MP_DPS)}
+
+
+# ============================================================== exact / 30-digit layer kernels
+def _mp_pair_kernel(act, ka, kab, kb):
+    """30-digit (<s_a^2>, <s_a s_b>, <s_b^2>) by quadrature for activations without closed form."""
+    f0 = act.mpmath(0)
+    gaa, _ = G.mp_expect_1d(lambda z: f0(z) ** 2, ka)
+    gbb, _ = G.mp_expect_1d(lambda z: f0(z) ** 2, kb)
+    gab, _ = G.mp_expect_2d(lambda u, v: f0(u) * f0(v), [[ka, kab], [kab, kb]])
+    return gaa, gab, gbb
+
+
+def _too_big(*xs) -> bool:
+    return any(isinstance(x, sp.Basic) and sp.count_ops(x) > _EXACT_OPS_LIMIT for x in xs)
+
+
+def kernel_layer(activation, C_W_, C_b_, K1, layer: int):
+    """Infinite-width kernel at ``layer`` (layer 1 returns ``K1``), exact where feasible.
+
+    ``K1`` is one number (single input) or (K_aa, K_ab, K_bb).  Closed-form activations
+    (homogeneous, erf, sin) are iterated exactly in sympy until the nested expression
+    exceeds a size limit, then with their closed forms in mpmath at 30+ digits; others use
+    30-digit quadrature (two inputs: nested 2-D quadrature, ~10-60 s per layer).
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    layer = check_int("layer", layer, 1)
+    single, vals = _parse_K(K1)
+    maps = G.mp_maps(act.name) if act.name in activation_names() else None
+    exact = maps is not None
+    for _ in range(layer - 1):
+        if exact:
+            if single:
+                new = [sp.expand(cb + cw * G.variance_map(act, vals[0]))]
+            else:
+                ka, kab, kb = vals
+                off = G.kernel_map(act, vals) if (ka != 0 and kb != 0) or act.family != "homogeneous" \
+                    else sp.Integer(0)
+                new = [cb + cw * G.variance_map(act, ka), cb + cw * off, cb + cw * G.variance_map(act, kb)]
+            if _too_big(*new):
+                exact = False
+                vals = [G.mp_value(v, MP_DPS + 10) for v in vals]
+            else:
+                vals = new
+                continue
+        with mpmath.workdps(MP_DPS + 10):
+            cwm, cbm = G._mp(cw), G._mp(cb)
+            if maps is not None:
+                F, _, g, _ = maps
+                if single:
+                    vals = [cbm + cwm * g(vals[0])]
+                else:
+                    ka, kab, kb = vals
+                    vals = [cbm + cwm * g(ka), cbm + cwm * F(ka, kab, kb), cbm + cwm * g(kb)]
+            elif single:
+                f0 = act.mpmath(0)
+                vals = [cbm + cwm * G.mp_expect_1d(lambda z: f0(z) ** 2, vals[0], MP_DPS + 5)[0]]
+            else:
+                vals = [cbm + cwm * v for v in _mp_pair_kernel(act, *vals)]
+    out = [v if isinstance(v, sp.Basic) else sp.Float(v, MP_DPS) for v in vals]
+    return out[0] if single else {"K_aa": out[0], "K_ab": out[1], "K_bb": out[2]}
+
+
+def _parse_K(K1):
+    """(single?, entries) with PSD validation: K >= 0; K_aa, K_bb >= 0 and K_ab^2 <= K_aa K_bb."""
+    items = list(K1) if isinstance(K1, (list, tuple)) else [K1]
+    items = [check_nonnegative("K", items[0])] if len(items) == 1 else items
+    if len(items) == 1:
+        return True, items
+    if len(items) != 3:
+        raise ValueError(f"K must be one number or three numbers K_aa,K_ab,K_bb; got {K1!r}")
+    ka = check_nonnegative("K (K_aa)", items[0])
+    kb = check_nonnegative("K (K_bb)", items[2])
+    kab = sp.nsimplify(items[1]) if not isinstance(items[1], sp.Basic) else items[1]
+    if kab**2 > ka * kb:
+        raise ValueError(f"K must be positive semi-definite (K_ab^2 <= K_aa K_bb); got {K1!r}")
+    return False, [ka, kab, kb]
+
+
+# ============================================================== registered formulas
+_ACT = Param("activation", "choice", "activation name", choices=activation_names)
+_CW = Param("C_W", "real", "weight variance C_W (> 0)", low=0, low_open=True)
+_CB = Param("C_b", "real", "bias variance C_b (>= 0)", low=0)
+_LAYER = Param("layer", "int", "layer index (1 = first pre-activation)", low=1)
+_K = Param("K", "reals", "first-layer kernel: K, or K_aa,K_ab,K_bb")
+
+
+@formula("correlations.kernel",
+         source="PDLT (arXiv 2106.10165) eq. (4.8), §4.3, (5.4); Hanin (arXiv 2204.01058) infinite-width limit",
+         statement="K^(l+1) = C_b + C_W <sigma sigma^T>_{K^(l)}, K^(1) = C_b + C_W x.x'/n_0",
+         params=[_ACT, _CW, _CB, _LAYER, _K],
+         symbolic=lambda: {
+             "recursion": sp.Eq(sp.Symbol("K^(l+1)_ab"), C_b + C_W * sp.Symbol("<sigma_a sigma_b>_{K^(l)}")),
+             "relu": sp.Eq(sp.Symbol("K'_ab"),
+                           C_b + C_W * G.kernel_map("relu")),
+             "erf": sp.Eq(sp.Symbol("K'_ab"), C_b + C_W * G.erf_kernel())})
+def _kernel_formula(activation, C_W, C_b, layer, K):
+    return kernel_layer(activation, C_W, C_b, K, layer)
+
+
+@formula("correlations.susceptibilities",
+         source="PDLT (arXiv 2106.10165) §5.1",
+         statement="chi_par = C_W d<sigma^2>_K/dK, chi_perp = C_W <sigma'^2>_K",
+         params=[_ACT, _CW, Param("K", "real", "single-input kernel K (> 0)", low=0, low_open=True)],
+         symbolic=lambda: {"chi_par": sp.Eq(sp.Symbol("chi_par"), C_W * sp.Symbol("<sigma^2 (z^2-K)>_K") / (2 * K**2)),
+                           "chi_perp": sp.Eq(sp.Symbol("chi_perp"), C_W * sp.Symbol("<sigma'^2>_K"))})
+def _susceptibility_formula(activation, C_W, K):
+    return susceptibilities(activation, C_W, K)
+
+
+@formula("correlations.criticality",
+         source="PDLT (arXiv 2106.10165) ch. 5 (scale-invariant and K*=0 classes); derived for the rest",
+         statement="(C_W, C_b) with chi_par = chi_perp = 1 at the fixed point K*",
+         params=[_ACT],
+         symbolic=lambda: {"homogeneous": sp.Eq(C_W, 1 / sp.Symbol("A_2")),
+                           "K*=0": sp.Eq(C_W, 1 / sp.Symbol("sigma_1") ** 2)})
+def _criticality_formula(activation):
+    out = criticality(activation)
+    return {k: (v if isinstance(v, sp.Basic) else sp.Symbol(str(v))) for k, v in out.items()
+            if k in ("C_W", "C_b", "K_star")} | {"class": out["class"]}
+
+
+@formula("correlations.ntk",
+         source="Jacot et al. 2018; neural-tangents stax.Dense ('ntk' parameterisation); derived layer recursion",
+         statement="Theta^(l+1) = K^(l+1) + C_W <sigma'_a sigma'_b>_{K^(l)} Theta^(l), Theta^(1) = K^(1)",
+         params=[_ACT, _CW, _CB, _LAYER, _K],
+         symbolic=lambda: sp.Eq(sp.Symbol("Theta^(l+1)"),
+                                sp.Symbol("K^(l+1)") + C_W * sp.Symbol("<sigma' sigma'>_{K^(l)}") * sp.Symbol("Theta^(l)")))
+def _ntk_formula(activation, C_W, C_b, layer, K):
+    single, trip = _parse_K(K)
+    Kmat = [[float(trip[0])]] if single else [[float(trip[0]), float(trip[1])], [float(trip[1]), float(trip[2])]]
+    out = ntk_recursion(activation, C_W, C_b, Kmat, layer)["Theta"][-1]
+    if single:
+        return sp.Float(out[0, 0], 15)
+    return {"Theta_aa": sp.Float(out[0, 0], 15), "Theta_ab": sp.Float(out[0, 1], 15),
+            "Theta_bb": sp.Float(out[1, 1], 15)}
+
+
+# ============================================================== finite width: exact laws (homogeneous class)
+n_sym, L_sym, k_sym, beta = sp.symbols("n L k beta", positive=True)
+_M = sp.Symbol("M", integer=True, nonnegative=True)
+
+
+def _binomial_expectation(poly, n, p=sp.Rational(1, 2)):
+    """E[poly(M)], M ~ Binomial(n, p), via the falling-factorial moments E[M^(i falling)] = n^(i falling) p^i.
+
+    Derived: M^j = sum_i S(j, i) M^(i falling) (Stirling numbers of the second kind).
+    """
+    poly = sp.Poly(sp.expand(poly), _M)
+    total = sp.Integer(0)
+    for (j,), c in poly.terms():
+        total += c * sum(sp.functions.combinatorial.numbers.stirling(j, i) * sp.ff(n, i) * p**i
+                         for i in range(j + 1))
+    return sp.expand(total)
+
+
+def _rising(x, k):
+    return sp.prod([x + i for i in range(k)]) if k > 0 else sp.Integer(1)
+
+
+def layer_factor_moment(activation, k: int, n=n_sym, C_W_=None):
+    """E[Y^k] for the per-layer factor Y = (C_W/n) sum_j sigma(g_j)^2, g_j iid N(0,1) (homogeneous sigma).
+
+    Derived (notes 2(c1)): sigma(g)^2 = s g^2 with s in {a_+^2, a_-^2} a fair coin, so
+    Y = (C_W/n)(a_+^2 chi^2_M + a_-^2 chi^2_{n-M}), M ~ Bin(n, 1/2), and
+    E[(chi^2_m)^i] = 2^i (m/2)_i (rising factorial).  ReLU, C_W=2: Y = (2/n) chi^2_M.
+    Default C_W = 1/A_2 (criticality, E[Y] = 1).
+    """
+    act = get_activation(activation)
+    ap, am = act._require_homogeneous()
+    k = check_int("k", k, 0)
+    cw = 1 / act.A2 if C_W_ is None else sp.sympify(C_W_)
+    poly = sum(sp.binomial(k, i) * ap ** (2 * i) * am ** (2 * (k - i))
+               * 2**i * _rising(_M / 2, i) * 2 ** (k - i) * _rising((n - _M) / 2, k - i)
+               for i in range(k + 1))
+    return sp.factor(sp.simplify((cw / n) ** k * _binomial_expectation(poly, n)))
+
+
+def _widths(widths):
+    ws = widths if isinstance(widths, (list, tuple)) else [widths]
+    return [check_int("widths", w, 1) for w in ws]
+
+
+def homogeneous_moment_ratio(activation, widths, k: int):
+    """E[z^{2k}] / E[z^2]^k = (2k-1)!! prod_l E[Y_l^k]/E[Y_l]^k for the output after hidden widths n_1..n_L.
+
+    Exact at any widths for homogeneous sigma, any C_W, C_b = 0 (notes 2(c1)): G^(L+1) = K^(1) prod Y_l
+    with independent factors and E[z^{2k}] = (2k-1)!! E[G^k].
+    """
+    k = check_int("k", k, 1)
+    out = sp.factorial2(2 * k - 1)
+    for w in _widths(widths):
+        out *= layer_factor_moment(activation, k, w) / layer_factor_moment(activation, 1, w) ** k
+    return sp.nsimplify(out)
+
+
+def relu_moment_ratio(widths, k: int):
+    """ReLU (C_W=2, C_b=0): E[z^{2k}]/E[z^2]^k = (2k-1)!! prod_l E[((2/n_l) chi^2_{M_l})^k]; k=2: 3 prod(1+5/n_l)."""
+    return homogeneous_moment_ratio("relu", widths, k)
+
+
+def deep_linear_moment_ratio(widths, k: int):
+    """Deep linear (PDLT (3.45)-(3.47)): (2k-1)!! prod_l c_{2k}(n_l), c_{2k}(n) = prod_{j<k} (1 + 2j/n)."""
+    k = check_int("k", k, 1)
+    out = sp.factorial2(2 * k - 1)
+    for w in _widths(widths):
+        out *= sp.prod([1 + sp.Rational(2 * j, w) for j in range(1, k)])
+    return out
+
+
+def c_sigma(activation):
+    """c_sigma = 3A_4/A_2^2 - 1 = n (E[Y^2] - 1) at criticality (ReLU 5, linear/abs 2)."""
+    act = get_activation(activation)
+    return sp.nsimplify(3 * act.A4 / act.A2**2 - 1)
+
+
+def interneuron_covariance(activation, widths):
+    """Cov(z_i^2, z_j^2)/E[z^2]^2 = Var(G)/E[G]^2 = prod_l E[Y_l^2]/E[Y_l]^2 - 1  (i != j; exact, C_b = 0)."""
+    return sp.nsimplify(homogeneous_moment_ratio(activation, widths, 2) / 3 - 1)
+
+
+def kappa4(activation, widths):
+    """Single-neuron kappa_4/E[z^2]^2 = E z^4/(E z^2)^2 - 3 = 3(prod E[Y^2]/E[Y]^2 - 1)."""
+    return sp.nsimplify(homogeneous_moment_ratio(activation, widths, 2) - 3)
+
+
+def kappa6(activation, widths):
+    """kappa_6/E[z^2]^3 = E z^6/(E z^2)^3 - 15 E z^4 E z^2/(E z^2)^3 + 30 (moment-cumulant formula, odd moments 0)."""
+    r4 = homogeneous_moment_ratio(activation, widths, 2)
+    r6 = homogeneous_moment_ratio(activation, widths, 3)
+    return sp.nsimplify(r6 - 15 * r4 + 30)
+
+
+def double_scaling_limit(activation, k: int = 2, beta_=beta):
+    """lim_{n,L->inf, L/n->beta} E[z^{2k}]/E[z^2]^k = (2k-1)!! exp(binomial(k,2) c_sigma beta)  (derived).
+
+    Derived: n log(E[Y^k]/E[Y]^k) -> binomial(k,2) c_sigma (checked with sympy limits in
+    :func:`double_scaling_exponent`); ReLU k=2: 3 e^{5 beta}.
+    """
+    k = check_int("k", k, 1)
+    return sp.factorial2(2 * k - 1) * sp.exp(sp.binomial(k, 2) * c_sigma(activation) * beta_)
+
+
+def double_scaling_exponent(activation, k: int):
+    """lim_{n->inf} n log(E[Y^k]/E[Y]^k), computed symbolically from the exact E[Y^k](n)."""
+    ratio = layer_factor_moment(activation, k) / layer_factor_moment(activation, 1) ** k
+    return sp.limit(n_sym * sp.log(ratio), n_sym, sp.oo)
+
+
+def bias_moments(activation, C_W_, C_b_, K1, widths, kmax: int = 2) -> list:
+    """Exact [E G, E G^2, ..., E G^kmax] of the output stochastic metric with biases (single input).
+
+    Derived (notes 2(c2)): G' = C_b + G Y_l with Y_l independent of G, so
+    E[G'^k] = sum_j binom(k, j) C_b^{k-j} E[Y_l^j] E[G^j];  E[Y] = C_W A_2,
+    E[Y^2] = C_W^2 (A_2^2 + (3A_4 - A_2^2)/n_l).  Start: G^(1) = K^(1) (deterministic).
+    """
+    cw, cb = _weights(C_W_, C_b_)
+    K1 = check_nonnegative("K1", K1)
+    kmax = check_int("kmax", kmax, 1)
+    m = [K1**j for j in range(kmax + 1)]
+    for w in _widths(widths):
+        ey = [layer_factor_moment(activation, j, w, cw) for j in range(kmax + 1)]
+        m = [sum(sp.binomial(k, j) * cb ** (k - j) * ey[j] * m[j] for j in range(k + 1)) for k in range(kmax + 1)]
+    return [sp.nsimplify(v) for v in m[1:]]
+
+
+def relu_bias_moments(C_W_, C_b_, K1, widths):
+    """(E[G^(L+1)], E[(G^(L+1))^2]) for ReLU with biases (notes 2(c2)); see :func:`bias_moments`."""
+    m1, m2 = bias_moments("relu", C_W_, C_b_, K1, widths, 2)
+    return m1, m2
+
+
+@formula("correlations.relu.moment_ratio",
+         source="derived (Hanin arXiv 2204.01058 ReLU case; notes 2(c1)): G^(L+1) = K^(1) prod (2/n) chi^2_{M_l}, M_l ~ Bin(n, 1/2)",
+         statement="E[z^{2k}]/E[z^2]^k after L hidden ReLU layers of width n (C_W=2, C_b=0), exact",
+         params=[Param("n", "int", "hidden width (>= 1)", low=1), Param("L", "int", "hidden layers (>= 0)", low=0),
+                 Param("k", "int", "moment order k (>= 1)", low=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("E[z^{2k}]/E[z^2]^k"),
+                                sp.factorial2(2 * k_sym - 1) * sp.Sum(
+                                    sp.Symbol("binom(n,M)") * 2**(-n_sym) * sp.rf(_M / 2, k_sym) * (4 / n_sym) ** k_sym,
+                                    (_M, 0, n_sym)) ** L_sym))
+def _relu_ratio_formula(n, L, k):
+    return relu_moment_ratio([n] * L, k) if L > 0 else sp.factorial2(2 * k - 1)
+
+
+# ============================================================== 1/n hierarchy: vertex V and mean shift dK
+def _pairs(k):
+    return [(a, b) for a in range(k) for b in range(a, k)]
+
+
+@lru_cache(maxsize=None)
+def _closed_derivatives(name):
+    """numpy-lambdified dF2/d(K_aa,K_ab,K_bb), Hessian, g', g'' from the sympy closed forms (exact derivatives)."""
+    F, _, g, _ = G._symbolic_maps(name)
+    v = (G.Kaa, G.Kab, G.Kbb)
+    grad = [sp.diff(F, x) for x in v]
+    hess = [[sp.diff(F, x, y) for y in v] for x in v]
+    lam = lambda e: sp.lambdify(v, e, "numpy")  # noqa: E731
+    return ([lam(e) for e in grad], [[lam(e) for e in row] for row in hess],
+            sp.lambdify(G.Ksym, sp.diff(g, G.Ksym), "numpy"), sp.lambdify(G.Ksym, sp.diff(g, G.Ksym, 2), "numpy"))
+
+
+def _pair_derivatives(act, Kaa_, Kab_, Kbb_):
+    """(grad, hess) of F2 = <s_a s_b> in (K_aa, K_ab, K_bb): closed forms or Price's theorem + quadrature.
+
+    Price: dF/dK_ab = <s'_a s'_b>, dF/dK_aa = (1/2)<s''_a s_b>, d2F/dK_ab^2 = <s''_a s''_b>,
+    d2F/dK_ab dK_aa = (1/2)<s'''_a s'_b>, d2F/dK_aa^2 = (1/4)<s''''_a s_b>, d2F/dK_aa dK_bb = (1/4)<s''_a s''_b>.
+    """
+    if act.family != "generic":
+        grad, hess, _, _ = _closed_derivatives(act.name)
+        return (np.array([f(Kaa_, Kab_, Kbb_) for f in grad], float),
+                np.array([[f(Kaa_, Kab_, Kbb_) for f in row] for row in hess], float))
+    _require_smooth(act)
+    K2 = [[Kaa_, Kab_], [Kab_, Kbb_]]
+    m = lambda i, j: G.expect_product(act, K2, [(0, i, 1), (1, j, 1)])  # noqa: E731
+    grad = np.array([m(2, 0) / 2, m(1, 1), m(0, 2) / 2])
+    hess = np.array([[m(4, 0) / 4, m(3, 1) / 2, m(2, 2) / 4],
+                     [m(3, 1) / 2, m(2, 2), m(1, 3) / 2],
+                     [m(2, 2) / 4, m(1, 3) / 2, m(0, 4) / 4]])
+    return grad, hess
+
+
+def _require_smooth(act):
+    if not act.smooth:
+        raise ValueError(f"activation must be smooth or have closed forms for the 1/n recursions; got {act.name!r}")
+
+
+def _diag_derivatives(act, k):
+    """(g'(K), g''(K)) for g = <sigma^2>_K: closed forms, or (1/2)<(s^2)''>, (1/4)<(s^2)''''> by quadrature."""
+    if act.family != "generic":
+        _, _, g1, g2 = _closed_derivatives(act.name)
+        return float(g1(k)), float(g2(k))
+    _require_smooth(act)
+    f = [act.numpy(j) for j in range(5)]
+    e = lambda fn: G.gh_expect(fn, [[k]])  # noqa: E731
+    g1 = e(lambda z: f[1](z) ** 2 + f[0](z) * f[2](z))
+    g2 = e(lambda z: 6 * f[2](z) ** 2 + 8 * f[1](z) * f[3](z) + 2 * f[0](z) * f[4](z)) / 4
+    return g1, g2
+
+
+def _jacobian_hessian(act, K):
+    """J_{pq} = dF_p/dK_q and H_{p,qr} over unique pairs p, q, r (PDLT §4.3-4.5 in matrix form)."""
+    k = K.shape[0]
+    P = _pairs(k)
+    idx = {p: i for i, p in enumerate(P)}
+    J = np.zeros((len(P), len(P)))
+    H = np.zeros((len(P), len(P), len(P)))
+    for i, (a, b) in enumerate(P):
+        if a == b:
+            g1, g2 = _diag_derivatives(act, K[a, a])
+            J[i, i], H[i, i, i] = g1, g2
+            continue
+        grad, hess = _pair_derivatives(act, K[a, a], K[a, b], K[b, b])
+        vars_ = [idx[(a, a)], idx[(a, b)], idx[(b, b)]]
+        J[i, vars_] = grad
+        H[i][np.ix_(vars_, vars_)] = hess
+    return J, H
+
+
+def _four_point(act, K):
+    """C(K)_{pq} = <s_a s_b s_c s_d>_K - <s_a s_b><s_c s_d> over unique pairs p=(a,b), q=(c,d)."""
+    P = _pairs(K.shape[0])
+    F = G.kernel_matrix(act, K)
+    C = np.zeros((len(P), len(P)))
+    for i, (a, b) in enumerate(P):
+        for j, (c, d) in enumerate(P[i:], start=i):
+            counts = {}
+            for x in (a, b, c, d):
+                counts[x] = counts.get(x, 0) + 1
+            m4 = G.expect_product(act, K, [(x, 0, p) for x, p in counts.items()])
+            C[i, j] = C[j, i] = m4 - F[a, b] * F[c, d]
+    return C
+
+
+def vertex_recursion(activation, C_W_, C_b_, K1, widths) -> dict:
+    """float64 leading-order 1/n hierarchy for k inputs and hidden widths n_1..n_L (layers 1..L+1).
+
+    Sigma^(l) = Cov(G^(l)) = V^(l)/n_{l-1} and dK^(l) = E[G^(l)] - K^(l) at order 1/n (notes 2(b); PDLT §4.3, §4.5):
+        V^(l+1)  = C_W^2 C(K^(l)) + (n_l/n_{l-1}) C_W^2 J V^(l) J^T,
+        dK^(l+1) = C_W (J dK^(l) + (1/2) H : V^(l)/n_{l-1}),   V^(1) = 0, dK^(1) = dK^(2) = 0,
+    over unique pairs p = (a<=b) (derived by the delta method from Cov(G') = C_W^2 E Cov_G(ss)/n + C_W^2 Cov F(G)).
+    Returns {"pairs", "K" (L+1,k,k), "V" (L+1,P,P), "dK" (L+1,k,k) absolute (contains 1/n), "Sigma"}.
+    """
+    act = get_activation(activation)
+    cw, cb = (float(v) for v in _weights(C_W_, C_b_))
+    ws = _widths(widths)
+    K = G.as_kernel(K1, "K1")
+    P = _pairs(K.shape[0])
+    Ks, Vs, dKs, Sig = [K], [np.zeros((len(P), len(P)))], [np.zeros(len(P))], [np.zeros((len(P), len(P)))]
+    for nl in ws:
+        Kl = Ks[-1]
+        J, H = _jacobian_hessian(act, Kl)
+        Cm = _four_point(act, Kl)
+        sig = cw**2 * Cm / nl + cw**2 * J @ Sig[-1] @ J.T
+        dk = cw * (J @ dKs[-1] + 0.5 * np.einsum("pqr,qr->p", H, Sig[-1]))
+        Ks.append(cb + cw * G.kernel_matrix(act, Kl))
+        Sig.append(sig)
+        dKs.append(dk)
+        Vs.append(nl * sig)
+    dk_mats = []
+    for d in dKs:
+        m = np.zeros_like(K)
+        for (a, b), v in zip(P, d):
+            m[a, b] = m[b, a] = v
+        dk_mats.append(m)
+    return {"pairs": P, "K": np.array(Ks), "V": np.array(Vs), "dK": np.array(dk_mats), "Sigma": np.array(Sig)}
+
+
+# ============================================================== single input: K, V, dK and derivative vertices
+def _single_moments(act, k, mp: bool = False) -> dict:
+    """Gaussian averages at K for one input (floats, or mpf at 30 digits when ``mp``)."""
+    if act.family == "homogeneous":
+        ex = lambda p, d: G.homogeneous_moment_1d(act, p, d, k)  # noqa: E731
+        conv = (lambda e: G.mp_value(e)) if mp else (lambda e: float(sp.N(e, 20)))
+        return {"g": conv(ex(2, 0)), "s4": conv(ex(4, 0)), "d2": conv(ex(0, 2)), "s2d2": conv(ex(2, 2)),
+                "d4": conv(ex(0, 4)), "g1": conv(act.A2), "g2": 0.0, "dd2": 0.0}
+    _require_smooth(act)
+    f = [(act.mpmath if mp else act.numpy)(j) for j in range(5)]
+    if mp:
+        e = lambda fn: G.mp_expect_1d(fn, k, MP_DPS + 5)[0]  # noqa: E731
+    else:
+        e = lambda fn: G.gh_expect(fn, [[float(k)]])  # noqa: E731
+    return {"g": e(lambda z: f[0](z) ** 2), "s4": e(lambda z: f[0](z) ** 4), "d2": e(lambda z: f[1](z) ** 2),
+            "s2d2": e(lambda z: f[0](z) ** 2 * f[1](z) ** 2), "d4": e(lambda z: f[1](z) ** 4),
+            "g1": e(lambda z: f[1](z) ** 2 + f[0](z) * f[2](z)),
+            "g2": e(lambda z: 6 * f[2](z) ** 2 + 8 * f[1](z) * f[3](z) + 2 * f[0](z) * f[4](z)) / 4,
+            "dd2": e(lambda z: f[2](z) ** 2 + f[1](z) * f[3](z))}
+
+
+def single_input_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = False) -> dict:
+    """Equal-width single-input 1/n hierarchy, forward and input-derivative (u orthogonal to x), layers 1..layers.
+
+    (notes 2(b), 2(d2); derived) with chi_par = C_W g'(K), chi_perp = C_W <s'^2>, dD = C_W D d<s'^2>/dK:
+        K' = C_b + C_W g,  D' = chi_perp D,
+        V_KK' = C_W^2(<s^4> - g^2) + chi_par^2 V_KK,            n dK' = chi_par n dK + (C_W/2) g'' V_KK,
+        V_KD' = C_W^2 D(<s^2 s'^2> - g<s'^2>) + chi_par dD V_KK + chi_par chi_perp V_KD,
+        V_DD' = C_W^2 D^2(3<s'^4> - <s'^2>^2) + dD^2 V_KK + 2 dD chi_perp V_KD + chi_perp^2 V_DD.
+    Observables: E z^4/(E z^2)^2 - 3 = 3V/(nK^2), E[(dz)^4]/E[(dz)^2]^2 - 3 = 3V_DD/(nD^2) (+ O(1/n^2)).
+    Returns lists (floats or mpf) K, V, n_dK, D (D^(1) = 1), V_KD, V_DD.
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    layers = check_int("layers", layers, 1)
+    one = mpmath.mpf(1) if mp else 1.0
+    conv = (lambda x: G._mp(x)) if mp else float
+    cw, cb = conv(cw), conv(cb)
+    out = {"K": [conv(check_nonnegative("K", K1))], "V": [0 * one], "n_dK": [0 * one], "D": [one],
+           "V_KD": [0 * one], "V_DD": [0 * one]}
+    ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
+    with ctx:
+        for _ in range(layers - 1):
+            k, V, d, D, VKD, VDD = (out[x][-1] for x in ("K", "V", "n_dK", "D", "V_KD", "V_DD"))
+            s = _single_moments(act, k, mp)
+            cpar, cperp = cw * s["g1"], cw * s["d2"]
+            dD = cw * D * s["dd2"]
+            out["K"].append(cb + cw * s["g"])
+            out["V"].append(cw**2 * (s["s4"] - s["g"] ** 2) + cpar**2 * V)
+            out["n_dK"].append(cpar * d + cw / 2 * s["g2"] * V)
+            out["D"].append(cperp * D)
+            out["V_KD"].append(cw**2 * D * (s["s2d2"] - s["g"] * s["d2"]) + cpar * dD * V + cpar * cperp * VKD)
+            out["V_DD"].append(cw**2 * D**2 * (3 * s["d4"] - s["d2"] ** 2) + dD**2 * V + 2 * dD * cperp * VKD
+                               + cperp**2 * VDD)
+    return out
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def derivative_vertices(activation, C_W_, C_b_, K1, layers: int) -> dict:
+    """float64 per-layer V_KK/K^2, V_KD/(K D), V_DD/D^2 and D/D^(1) (single input, u orthogonal to x, equal widths).
+
+    Homogeneous sigma: the derivative has the forward law exactly (notes 2(d1)), V_DD/D^2 = V/K^2.
+    """
+    r = single_input_recursion(activation, C_W_, C_b_, K1, layers)
+    K_, D_ = np.array(r["K"]), np.array(r["D"])
+    return {"V_KK_over_K2": np.array(r["V"]) / K_**2, "V_KD_over_KD": np.array(r["V_KD"]) / (K_ * D_),
+            "V_DD_over_D2": np.array(r["V_DD"]) / D_**2, "D_over_D1": D_}
+
+
+@formula("correlations.single_input",
+         source="derived from Hanin (arXiv 2204.01058) / PDLT §4.3-4.5, §5.4 recursions (notes 2(b), 2(d2))",
+         statement="single-input K, V/K^2, n dK/K, V_DD/D^2, D/D^(1) at a layer (equal widths, leading order in 1/n)",
+         params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER],
+         symbolic=lambda: {
+             "V": sp.Eq(sp.Symbol("V'"), C_W**2 * (sp.Symbol("<s^4>") - sp.Symbol("<s^2>") ** 2)
+                        + sp.Symbol("chi_par") ** 2 * sp.Symbol("V")),
+             "dK": sp.Eq(sp.Symbol("n dK'"), sp.Symbol("chi_par") * sp.Symbol("n dK")
+                         + C_W / 2 * sp.Symbol("g''") * sp.Symbol("V"))})
+def _single_input_formula(activation, C_W, C_b, K, layer):
+    r = single_input_recursion(activation, C_W, C_b, K, layer, mp=True)
+    with mpmath.workdps(MP_DPS + 10):
+        k, D = r["K"][-1], r["D"][-1]
+        vals = {"K": k, "V_over_K2": r["V"][-1] / k**2, "n_dK_over_K": r["n_dK"][-1] / k,
+                "V_DD_over_D2": r["V_DD"][-1] / D**2, "D_over_D1": D}
+        return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
+
+
+@formula("correlations.nlo",
+         source="derived: delta-method 1/n recursions (notes 2(b); PDLT §4.3 four-point vertex, §4.5 NLO kernel)",
+         statement="two-input K_ab, n dK_ab and four-point vertex entries at a layer (equal widths n, leading order)",
+         params=[_ACT, _CW, _CB, Param("n", "int", "hidden width (>= 1)", low=1), _LAYER,
+                 Param("K", "reals", "first-layer kernel K_aa,K_ab,K_bb")],
+         symbolic=lambda: {
+             "V": sp.Eq(sp.Symbol("V'"), C_W**2 * sp.Symbol("C(K)") + C_W**2 * sp.Symbol("J V J^T")),
+             "dK": sp.Eq(sp.Symbol("dK'"), C_W * (sp.Symbol("J dK") + sp.Symbol("H:V") / (2 * n_sym)))})
+def _nlo_formula(activation, C_W, C_b, n, layer, K):
+    single, trip = _parse_K(K)
+    if single:
+        raise ValueError("K must be three numbers K_aa,K_ab,K_bb for correlations.nlo")
+    ka, kab, kb = (float(x) for x in trip)
+    r = vertex_recursion(activation, C_W, C_b, [[ka, kab], [kab, kb]], [n] * (layer - 1))
+    P = r["pairs"]  # (0,0)=aa, (0,1)=ab, (1,1)=bb
+    V = r["V"][-1]
+    ia, iab, ib = P.index((0, 0)), P.index((0, 1)), P.index((1, 1))
+    f = lambda x: sp.Float(float(x), 15)  # noqa: E731
+    return {"K_ab": f(r["K"][-1][0, 1]), "n_dK_ab": f(n * r["dK"][-1][0, 1]), "V_aa_aa": f(V[ia, ia]),
+            "V_aa_bb": f(V[ia, ib]), "V_ab_ab": f(V[iab, iab]), "V_aa_ab": f(V[ia, iab])}
+
+
+# ============================================================== K*=0 class: large-depth asymptotics (derived symbolically)
+def _gauss_series(expr_z, z, order):
+    """<p(z)>_K for a polynomial truncation of expr_z: z^{2m} -> (2m-1)!! K^m (Isserlis), up to K^order."""
+    poly = sp.Poly(sp.expand(sp.series(expr_z, z, 0, 2 * order + 2).removeO()), z)
+    return sp.expand(sum(c * (sp.factorial2(j - 1) * K ** (j // 2) if j % 2 == 0 else 0)
+                         for (j,), c in poly.terms()))
+
+
+def k0_asymptotics(activation="tanh") -> dict:
+    """Leading large-l behaviour at K*=0 criticality (C_W = 1/sigma_1^2, C_b = 0), derived with sympy.
+
+    Method: expand every Gaussian average in K (Isserlis), insert the ansatz
+    K = 1/(A l) (+ c log l in 1/K), V = v l K^2, n dK = d K l, D ~ l^{-p}, V_KD = w l K D,
+    V_DD = u l D^2 into X(l+1) - X(l) = RHS - X, expand in 1/l and solve the leading order.
+    tanh: K ~ 1/(2l), 1/K ~ 2l - (5/6) log l, V/K^2 ~ 2l/3, n dK/K ~ -l/3, D ~ 1/l,
+    V_DD/D^2 ~ 8l/3 (derivative excess kurtosis 3V_DD/(nD^2) ~ 8l/n).
+    """
+    act = get_activation(activation)
+    crit = criticality(act)
+    if crit["class"] != "K*=0":
+        raise ValueError(f"activation must be in the K*=0 class (tanh, erf, sin); got {act.name!r}")
+    cw = crit["C_W"]
+    z = sp.Symbol("z", real=True)
+    s = act.expr.subs(_t, z)
+    ds = sp.diff(s, z)
+    avg = lambda e: _gauss_series(e, z, 3)  # noqa: E731
+    g = cw * avg(s**2)
+    a1, a2 = g.coeff(K, 2), g.coeff(K, 3)
+    b1 = (cw * avg(ds**2)).coeff(K, 1)
+    l, A, c, v, d, p, w, u = sp.symbols("l A c v d p w u", real=True)
+    A_ = sp.solve(sp.Eq(-1 / A, a1 / A**2), A)[0]
+    # log correction of 1/K: u(l+1) - u(l) = -a1 - (a2 - a1^2)/u + O(1/u^2)
+    c_ = sp.solve(sp.Eq(c, -(a2 - a1**2) / A_), c)[0]
+    Kl = 1 / (A_ * l)
+    chi_par = sp.diff(g, K).subs(K, Kl)
+    chi_perp = (cw * avg(ds**2)).subs(K, Kl)
+    var4 = (cw**2 * (avg(s**4) - avg(s**2) ** 2)).subs(K, Kl)
+    lead = lambda e, power: sp.limit(sp.simplify(e) * l**power, l, sp.oo)  # noqa: E731
+    shift = lambda X: X.subs(l, l + 1) - X  # noqa: E731
+    V = v * l * Kl**2
+    v_ = sp.solve(sp.Eq(lead(shift(V), 2), lead(var4 + (chi_par**2 - 1) * V, 2)), v)[0]
+    V = V.subs(v, v_)
+    g2half = (cw / 2 * sp.diff(g / cw, K, 2)).subs(K, Kl)
+    nd = d * Kl * l
+    d_ = sp.solve(sp.Eq(lead(shift(nd), 1), lead((chi_par - 1) * nd + g2half * V, 1)), d)[0]
+    p_ = sp.simplify(-b1 / A_)
+    D = l ** (-p)
+    dD = cw * sp.diff(avg(ds**2), K).subs(K, Kl) * D
+    mix = (cw**2 * (avg(s**2 * ds**2) - avg(s**2) * avg(ds**2))).subs(K, Kl) * D
+    VKD = w * l * Kl * D
+    eq_w = sp.simplify((shift(VKD) - (mix + chi_par * dD * V + (chi_par * chi_perp - 1) * VKD)) / D)
+    w_ = sp.solve(sp.Eq(lead(eq_w.subs(p, p_), 1), 0), w)[0]
+    VKD = VKD.subs(w, w_)
+    quad = (cw**2 * (3 * avg(ds**4) - avg(ds**2) ** 2)).subs(K, Kl) * D**2
+    VDD = u * l * D**2
+    eq_u = sp.simplify((shift(VDD) - (quad + dD**2 * V + 2 * dD * chi_perp * VKD + (chi_perp**2 - 1) * VDD)) / D**2)
+    u_ = sp.solve(sp.Eq(lead(eq_u.subs(p, p_), 0), 0), u)[0]
+    return {"a_1": a1, "a_2": a2, "b_1": b1, "p_perp": p_, "K": 1 / (A_ * l),
+            "inv_K": A_ * l + c_ * sp.log(l), "V_over_K2": v_ * l, "n_dK_over_K": sp.simplify(d_ * l),
+            "D_power": -p_, "V_KD_over_KD": w_ * l, "V_DD_over_D2": u_ * l,
+            "derivative_excess_kurtosis_times_n": 3 * u_ * l}
+
+
+def tanh_asymptotics() -> dict:
+    """:func:`k0_asymptotics` for tanh (C_W = 1, C_b = 0)."""
+    return k0_asymptotics("tanh")
