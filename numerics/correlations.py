@@ -1,0 +1,282 @@
+"""Finite-width correlations numerically: the exact collapsed sampler, low-variance estimators,
+and two-sample validation of the collapsed sampler against real weights.
+
+Collapsed sampler (DESIGN.md "Sampling real networks, fast"; exact fact of correlations.md §1.2):
+given layers <= l, the rows (z_i,a^(l+1))_a, i = 1..n_{l+1}, are i.i.d. N(0, G^(l+1)) with
+G^(l+1) = C_b e e^T + (C_W/n_l) Phi^T Phi, Phi = (phi_j,a) the post-activations (derived: each row
+is b_i + W_i Phi with W_i ~ N(0, C_W/n_l I) independent of Phi, a Gaussian vector with that covariance).
+With a tangent direction the columns are (z_1..z_k, dz_1..dz_k), phi = (sigma(z), sigma'(z) dz)
+and the bias enters only the z block (correlations.md §2(d)): dz^(l+1) = W^(l+1) (sigma'(z) dz)
+uses the same row W_i, so the joint law is again Gaussian with the extended metric.
+So z^(l+1) = E S^T with E an (n_{l+1}, m) standard normal matrix and S S^T = G^(l+1): cost
+O(n m^2) per layer instead of O(n^2 m), same law.  PSD-singular G (identical inputs, u parallel
+to x, dead ReLU layers) is handled by :func:`psd_cholesky`: a column-by-column Cholesky that sets
+a column to 0 when its residual (Schur-complement) variance is <= 1e-12 x the largest diagonal
+entry, i.e. that variable is an exact linear combination of the previous ones; no jitter is added.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy import stats as sps
+
+from numerics.estimators import (Estimate, as_samples, delta_method, mean_se, moment_ratio,
+                                 relative_variance, variance)
+from numerics.networks import (DTYPE, NetworkStats, as_inputs, check_count, check_device, check_layers,
+                               check_variances, check_widths, features, get_activation, metric_of,
+                               sample_networks, stacked_inputs)
+
+# ---------------------------------------------------------------- collapsed sampler
+
+
+def psd_cholesky(g: torch.Tensor, rtol: float = 1e-12) -> torch.Tensor:
+    """Lower-triangular S with S S^T = g for (batched) symmetric PSD g, singular allowed, no jitter.
+
+    Column j: v = g[j:, j] - S[j:, :j] S[j, :j]; if v_0 (the residual variance) <= rtol * max diag,
+    column j is set to 0 (variable j is determined by the earlier ones), else S[j:, j] = v / sqrt(v_0).
+    """
+    m = g.shape[-1]
+    if m == 1:
+        return g.clamp(min=0.0).sqrt()
+    s = torch.zeros_like(g)
+    tol = rtol * g.diagonal(dim1=-2, dim2=-1).amax(-1)
+    for j in range(m):
+        v = g[..., j:, j]
+        if j:
+            v = v - torch.matmul(s[..., j:, :j], s[..., j, :j].unsqueeze(-1)).squeeze(-1)
+        ok = v[..., 0] > tol
+        pivot = torch.where(ok, v[..., 0], 1.0).sqrt()
+        s[..., j:, j] = torch.where(ok.unsqueeze(-1), v / pivot.unsqueeze(-1), 0.0)
+    return s
+
+
+def _rows_with_covariance_(eps: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """eps S^T, in place in ``eps`` (N, n, m) standard normal, S (N, m, m) lower-triangular: rows ~ N(0, S S^T).
+
+    For m <= 2 written out elementwise (a batched matmul of m x m blocks is slower there).
+    """
+    m = eps.shape[-1]
+    if m == 1:
+        return eps.mul_(s)
+    if m == 2:
+        e0, e1 = eps[..., 0], eps[..., 1]
+        e1.mul_(s[:, 1, 1:2]).addcmul_(e0, s[:, 1, 0:1])
+        e0.mul_(s[:, 0, 0:1])
+        return eps
+    return torch.matmul(eps, s.transpose(-1, -2))
+
+
+def collapsed_forward(g1: torch.Tensor, draw: Callable[[int], torch.Tensor], widths: Sequence[int],
+                      activation: str, C_W: float, C_b: float, k: int, layers: Sequence[int]) -> NetworkStats:
+    """Run the collapsed recursion; ``draw(rows)`` returns fresh standard normals of shape (N, rows, m).
+
+    ``g1`` is the first-layer (extended) metric (m, m).  Deterministic given the draws, network by
+    network (so any split of the batch gives the same per-network results).  The draws are
+    overwritten (the noise of each layer is turned into that layer's pre-activations in place).
+    """
+    act = get_activation(activation)
+    n_layers = len(widths) - 1
+    eps = draw(widths[1])
+    c, m = eps.shape[0], eps.shape[-1]
+    metric = torch.empty(c, len(layers), m, m, dtype=eps.dtype, device=eps.device)
+    slot = {l: i for i, l in enumerate(layers)}
+    g = g1.expand(c, m, m)
+    for l in range(1, n_layers + 1):
+        if l in slot:
+            metric[:, slot[l]] = g
+        if l > 1:
+            eps = draw(widths[l])  # drawn layer by layer: the noise is still in cache when used
+        z = _rows_with_covariance_(eps, psd_cholesky(g))
+        if l < n_layers:
+            phi = features(z, act, k)
+            if m == 1:  # a dot product: cheaper than a batched 1x1 matmul
+                g = phi.square().sum(-2, keepdim=True).mul_(C_W / widths[l]).add_(C_b)
+            else:
+                g = metric_of(phi, C_W, C_b, k)
+    tangents = z[..., k:] if m > k else None
+    return NetworkStats(tuple(layers), k, metric, z[..., :k], tangents)
+
+
+def sample_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: float, x, n_networks: int, *,
+                     direction=None, layers: Sequence[int] | None = None, chunk_size: int | None = None,
+                     generator: torch.Generator | None = None, device="cpu") -> NetworkStats:
+    """Exact collapsed sampler: same arguments, same law and same :class:`NetworkStats` as
+    :func:`numerics.networks.sample_networks`, at cost O(N L n k^2) instead of O(N L n^2 k).
+
+    Chunks of networks (default: about 2^18 normals per layer) are propagated together with a
+    handful of batched tensor operations per layer.
+    """
+    widths = check_widths(widths)
+    get_activation(activation)
+    cw, cb = check_variances(C_W, C_b)
+    n = check_count(n_networks, "n_networks")
+    dev = check_device(device)
+    x = as_inputs(x, widths[0], dev)
+    u = None if direction is None else as_inputs(direction, widths[0], dev, "direction")[0]
+    layers = check_layers(layers, len(widths) - 1)
+    k = x.shape[0]
+    m = k if u is None else 2 * k
+    chunk = max(1, (1 << 18) // (max(widths[1:]) * m)) if chunk_size is None \
+        else check_count(chunk_size, "chunk_size")
+    g1 = metric_of(stacked_inputs(x, u), cw, cb, k)
+    parts = []
+    for start in range(0, n, chunk):
+        c = min(chunk, n - start)
+        draw = lambda rows, c=c: torch.randn(c, rows, m, dtype=DTYPE, device=dev, generator=generator)
+        parts.append(collapsed_forward(g1, draw, widths, activation, cw, cb, k, layers))
+    return parts[0] if len(parts) == 1 else NetworkStats.concat(parts)
+
+
+# ---------------------------------------------------------------- low-variance estimators
+# G below is a 1-D array of per-network metric values G^(l)_aa (or D^(l)_aa): z | past ~ N(0, G).
+
+
+def double_factorial_odd(k: int) -> int:
+    """(2k-1)!! = E[g^(2k)] for g ~ N(0, 1)."""
+    return math.prod(range(1, 2 * k, 2))
+
+
+def output_moment_ratio(G, k: int = 2) -> Estimate:
+    """E[z^(2k)]/E[z^2]^k = (2k-1)!! E[G^k]/E[G]^k, estimated from G (correlations.md §1.2)."""
+    return moment_ratio(G, k).scaled(double_factorial_odd(k))
+
+
+def metric_moment(G, k: int, K: float) -> Estimate:
+    """E[G^k]/K^k for a known normaliser K (e.g. the exact E[z^2]); plain mean, no ratio bias."""
+    if not (isinstance(K, (int, float)) and math.isfinite(K) and K > 0):
+        raise ValueError(f"K must be a finite number > 0, got {K!r}")
+    a = as_samples(G, "G").reshape(-1)
+    return mean_se((a / K) ** k)
+
+
+def interneuron_covariance(G, normalised: bool = True) -> Estimate:
+    """Cov(z_i^2, z_j^2) (i != j, same layer) = Var(G); normalised: divided by E[z^2]^2 = E[G]^2."""
+    return relative_variance(G) if normalised else variance(G)
+
+
+def excess_kurtosis(G) -> Estimate:
+    """Single-neuron kappa_4/E[z^2]^2 = E z^4/E[z^2]^2 - 3 = 3 Var(G)/E[G]^2."""
+    return relative_variance(G).scaled(3.0)
+
+
+def mean_shift(G, K: float, n: float) -> Estimate:
+    """n (E[G] - K): the 1/n correction to the mean kernel, times n (K = infinite-width kernel)."""
+    return mean_se(G).scaled(n, -n * K)
+
+
+def vertex(G, n: float) -> Estimate:
+    """n Var(G)/E[G]^2 = V/K^2 at leading order (PDLT four-point vertex, correlations.md §1.2)."""
+    return relative_variance(G).scaled(n)
+
+
+def mean_correlation(G_aa, G_ab, G_bb) -> Estimate:
+    """E[G_ab] / sqrt(E[G_aa] E[G_bb]) with delta-method SE."""
+    return delta_method([G_aa, G_ab, G_bb], lambda v: v[1] / math.sqrt(v[0] * v[2]),
+                        lambda v: np.array([-0.5 * v[1] / (v[0] * math.sqrt(v[0] * v[2])),
+                                            1.0 / math.sqrt(v[0] * v[2]),
+                                            -0.5 * v[1] / (v[2] * math.sqrt(v[0] * v[2]))]))
+
+
+def naive_moment_ratio(z, k: int = 2) -> Estimate:
+    """E[z^(2k)]/E[z^2]^k from output neurons z of shape (N, n_out) (networks x neurons).
+
+    Neurons of one network are dependent, so each network's neuron averages are one sample.
+    """
+    a = as_samples(z, "z")
+    a = a.reshape(a.shape[0], -1)
+    return delta_method([np.mean(a ** (2 * k), axis=1), np.mean(a ** 2, axis=1)],
+                        lambda v: v[0] / v[1] ** k, lambda v: np.array([v[1] ** -k, -k * v[0] * v[1] ** (-k - 1)]))
+
+
+def naive_interneuron_covariance(z) -> Estimate:
+    """Cov(z_i^2, z_j^2), i != j, from output neurons z of shape (N, n_out >= 2), not normalised."""
+    a = as_samples(z, "z")
+    a = a.reshape(a.shape[0], -1)
+    w = a.shape[1]
+    if w < 2:
+        raise ValueError(f"z must hold at least 2 output neurons per network, got {w}")
+    sq = a ** 2
+    pairs = (sq.sum(1) ** 2 - (sq ** 2).sum(1)) / (w * (w - 1))  # mean over i != j of z_i^2 z_j^2
+    return delta_method([pairs, sq.mean(1)], lambda v: v[0] - v[1] ** 2, lambda v: np.array([1.0, -2 * v[1]]))
+
+
+# ---------------------------------------------------------------- two-sample validation
+
+
+def two_sample_z(a: Estimate, b: Estimate) -> float:
+    """(a - b) / sqrt(se_a^2 + se_b^2) for independent estimates."""
+    se = math.hypot(a.se, b.se)
+    return (a.mean - b.mean) / se if se > 0 else (0.0 if a.mean == b.mean else math.inf)
+
+
+def distribution_tests(a, b) -> dict:
+    """Two-sample Kolmogorov-Smirnov and Anderson-Darling tests (scipy.stats) of 1-D samples.
+
+    The scipy Anderson-Darling p-value is interpolated and capped to [0.001, 0.25].
+    """
+    x = as_samples(a, "a").reshape(-1)
+    y = as_samples(b, "b").reshape(-1)
+    ks = sps.ks_2samp(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ad = sps.anderson_ksamp([x, y])
+    return {"ks_statistic": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
+            "ad_statistic": float(ad.statistic), "ad_pvalue": float(ad.pvalue), "n_a": x.size, "n_b": y.size}
+
+
+def compare_stats(a: NetworkStats, b: NetworkStats) -> dict:
+    """Compare two samples of :class:`NetworkStats` (e.g. real weights vs collapsed).
+
+    Returns ``{"comparisons": [row, ...], "tests": {...}}``; each row has ``statistic``,
+    ``a``/``b`` (Estimates) and ``z`` (two-sample z of the difference).  Statistics: the mean of
+    every metric entry at every shared layer, E[G^2]/E[G]^2 of each diagonal entry at the last
+    layer, and the output second moment.  ``tests`` holds KS/AD tests on the last layer's G_00
+    (and D_00 when tangents are present).
+    """
+    layers = [l for l in a.layers if l in b.layers]
+    if not layers:
+        raise ValueError("a and b must share at least one metric layer")
+    m = a.metric.shape[-1]
+    if b.metric.shape[-1] != m:
+        raise ValueError("a and b must have the same inputs (metric sizes differ)")
+    rows = []
+
+    def add(name, ea, eb):
+        rows.append({"statistic": name, "a": ea, "b": eb, "z": two_sample_z(ea, eb)})
+
+    for l in layers:
+        ga, gb = a.at(l), b.at(l)
+        for i in range(m):
+            for j in range(i, m):
+                add(f"mean G[{l}][{i},{j}]", mean_se(ga[:, i, j]), mean_se(gb[:, i, j]))
+    last = layers[-1]
+    for i in range(m):
+        add(f"E[G^2]/E[G]^2 [{last}][{i},{i}]", moment_ratio(a.at(last)[:, i, i]),
+            moment_ratio(b.at(last)[:, i, i]))
+    add("mean z^2 (outputs)", mean_se(a.outputs[..., 0].pow(2).mean(1)), mean_se(b.outputs[..., 0].pow(2).mean(1)))
+    tests = {"G": distribution_tests(a.at(last)[:, 0, 0], b.at(last)[:, 0, 0])}
+    if m > a.k:
+        tests["D"] = distribution_tests(a.at(last)[:, a.k, a.k], b.at(last)[:, b.k, b.k])
+    return {"comparisons": rows, "tests": tests, "layer": last}
+
+
+def validate_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: float, x, n_networks: int, *,
+                       direction=None, layers: Sequence[int] | None = None, generator: torch.Generator | None = None,
+                       device="cpu") -> dict:
+    """Sample ``n_networks`` real-weight and ``n_networks`` collapsed networks; :func:`compare_stats` of the two.
+
+    The result adds ``max_abs_z`` (over the mean comparisons) and ``n``.  Under the exact-law claim
+    each z is N(0, 1) (the statistics are correlated, so use a Bonferroni bound over them).
+    """
+    real = sample_networks(widths, activation, C_W, C_b, x, n_networks, direction=direction, layers=layers,
+                           generator=generator, device=device)
+    coll = sample_collapsed(widths, activation, C_W, C_b, x, n_networks, direction=direction, layers=layers,
+                            generator=generator, device=device)
+    out = compare_stats(real, coll)
+    out["max_abs_z"] = max(abs(r["z"]) for r in out["comparisons"])
+    out["n"] = n_networks
+    return out

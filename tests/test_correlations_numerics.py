@@ -1,0 +1,176 @@
+"""Unit tests of numerics/correlations.py: the exact collapsed sampler and the low-variance estimators."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from numerics.correlations import (collapsed_forward, compare_stats, distribution_tests, excess_kurtosis,
+                                   interneuron_covariance, mean_correlation, mean_shift, metric_moment,
+                                   naive_interneuron_covariance, naive_moment_ratio, output_moment_ratio,
+                                   psd_cholesky, sample_collapsed, two_sample_z, validate_collapsed)
+from numerics.estimators import Estimate, mean_se
+from numerics.networks import metric_of, sample_networks, stacked_inputs
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 10 ** 6))
+def test_psd_cholesky_reconstructs_possibly_singular_matrices(m, rank, seed):
+    a = torch.randn(3, m, min(rank, m), dtype=torch.float64, generator=gen(seed))
+    g = a @ a.transpose(-1, -2)  # PSD of rank <= min(rank, m): singular when rank < m
+    s = psd_cholesky(g)
+    assert torch.isfinite(s).all()
+    assert torch.equal(s, s.tril())
+    torch.testing.assert_close(s @ s.transpose(-1, -2), g, atol=1e-10 * (1 + g.abs().max().item()), rtol=0)
+
+
+def test_psd_cholesky_zero_and_identical_inputs():
+    assert torch.equal(psd_cholesky(torch.zeros(2, 3, 3, dtype=torch.float64)), torch.zeros(2, 3, 3, dtype=torch.float64))
+    g = torch.full((1, 2, 2), 2.5, dtype=torch.float64)  # two identical inputs
+    s = psd_cholesky(g)
+    assert s[0, 1, 1] == 0 and torch.allclose(s @ s.transpose(-1, -2), g)
+
+
+@pytest.mark.parametrize("activation, C_W, C_b", [("relu", 2.0, 0.2), ("tanh", 1.0, 0.1), ("erf", 1.5, 0.0)])
+def test_collapsed_matches_real_weights(activation, C_W, C_b):
+    x = torch.tensor([[1.0, 0.5, -0.3, 0.8], [-0.2, 1.1, 0.4, 0.0]], dtype=torch.float64)
+    res = validate_collapsed((4, 12, 10, 12, 3), activation, C_W, C_b, x, 3000, generator=gen(11))
+    # about 15 correlated z's, each N(0,1) if the laws agree
+    assert res["max_abs_z"] < 4.5, [(r["statistic"], r["z"]) for r in res["comparisons"]]
+    assert res["tests"]["G"]["ks_pvalue"] > 1e-4
+    # power: a collapsed sampler with a 10% wrong C_W is rejected by the same comparison
+    wrong = sample_collapsed((4, 12, 10, 12, 3), activation, 1.1 * C_W, C_b, x, 3000, generator=gen(12))
+    real = sample_networks((4, 12, 10, 12, 3), activation, C_W, C_b, x, 3000, generator=gen(13))
+    assert max(abs(r["z"]) for r in compare_stats(real, wrong)["comparisons"]) > 6
+
+
+def test_layer2_mean_is_infinite_width_kernel_linear():
+    # sigma = id: E G^(2) = C_b + C_W K^(1) exactly (derived by hand)
+    x = np.array([[1.0, 2.0], [0.5, -1.0]])
+    K1 = 0.3 + 1.2 * x @ x.T / 2
+    s = sample_collapsed((2, 6, 1), "linear", 1.2, 0.3, x, 20000, generator=gen(14))
+    for a, b in [(0, 0), (0, 1), (1, 1)]:
+        assert abs(mean_se(s.G[:, 1, a, b]).z(0.3 + 1.2 * K1[a, b])) < 5
+
+
+def test_tangents_linear_network_closed_form():
+    # sigma = id, C_b = 0: dz = W^(L+1)...W^(1) u, so E D^(l) = C_W^l |u|^2/n_0 and E G'_{z,dz} = C_W^l x.u/n_0
+    x, u = np.array([1.0, 0.5, -1.0]), np.array([0.3, -0.2, 0.9])
+    s = sample_collapsed((3, 8, 8, 2), "linear", 1.3, 0.0, x, 20000, direction=u, generator=gen(15))
+    assert s.metric.shape == (20000, 3, 2, 2) and s.output_tangents.shape == (20000, 2, 1)
+    for i, l in enumerate((1, 2, 3)):
+        assert abs(mean_se(s.D[:, i, 0, 0]).z(1.3 ** l * u @ u / 3)) < 5
+        assert abs(mean_se(s.metric[:, i, 0, 1]).z(1.3 ** l * x @ u / 3)) < 5
+
+
+def test_tangents_relu_derivative_has_forward_law_mean():
+    # correlations.md §2(d1): E[(d_u z^(L+1))^2] = (C_W/2)^L C_W |u|^2/n_0 for any C_b and u
+    x, u = np.array([1.0, -0.5]), np.array([0.7, 0.4])
+    s = sample_collapsed((2, 10, 10, 10, 4), "relu", 1.8, 0.4, x, 20000, direction=u, generator=gen(16))
+    exact = 0.9 ** 3 * 1.8 * (u @ u) / 2
+    assert abs(mean_se(s.D[:, -1, 0, 0]).z(exact)) < 5
+    assert abs(mean_se(s.output_tangents[:, :, 0].pow(2).mean(1)).z(exact)) < 5
+
+
+def test_tangents_agree_with_real_weights():
+    x, u = np.array([[1.0, -0.5, 0.2]]), np.array([0.7, 0.4, -1.0])
+    res = validate_collapsed((3, 10, 10, 2), "tanh", 1.0, 0.2, x, 3000, direction=u, generator=gen(17))
+    assert res["max_abs_z"] < 4.5
+    assert "D" in res["tests"]
+
+
+def test_identical_inputs_singular_metric():
+    x = np.array([[1.0, 2.0, -1.0], [1.0, 2.0, -1.0]])
+    s = sample_collapsed((3, 8, 8, 2), "relu", 2.0, 0.1, x, 2000, generator=gen(18))
+    assert torch.isfinite(s.metric).all()
+    torch.testing.assert_close(s.G[..., 0, 0], s.G[..., 1, 1])
+    torch.testing.assert_close(s.G[..., 0, 1], s.G[..., 0, 0])
+    torch.testing.assert_close(s.outputs[..., 0], s.outputs[..., 1])
+    single = sample_collapsed((3, 8, 8, 2), "relu", 2.0, 0.1, x[0], 2000, generator=gen(19))
+    assert abs(two_sample_z(mean_se(s.G[:, -1, 0, 0]), mean_se(single.G[:, -1, 0, 0]))) < 5
+    # u parallel to x with a linear network: the extended metric is singular too
+    t = sample_collapsed((3, 5, 1), "linear", 1.0, 0.0, x[0], 50, direction=2 * x[0], generator=gen(20))
+    torch.testing.assert_close(t.output_tangents, 2 * t.outputs)
+
+
+def test_batch_split_invariance():
+    widths, m, n_net = (3, 6, 5, 2), 2, 8
+    x = torch.tensor([[1.0, 0.0, 0.5], [0.2, -1.0, 0.3]], dtype=torch.float64)
+    g1 = metric_of(stacked_inputs(x, None), 2.0, 0.1, 2)
+    noise = torch.randn(n_net, sum(widths[1:]), m, dtype=torch.float64, generator=gen(21))
+    offsets = dict(zip(widths[1:], np.cumsum((0,) + widths[1:-1])))
+
+    def drawer(rows_slice):
+        def draw(rows):
+            return noise[rows_slice, offsets[rows]:offsets[rows] + rows].clone()
+        return draw
+    full = collapsed_forward(g1, drawer(slice(0, 8)), widths, "relu", 2.0, 0.1, 2, (1, 2, 3))
+    parts = [collapsed_forward(g1, drawer(slice(a, b)), widths, "relu", 2.0, 0.1, 2, (1, 2, 3))
+             for a, b in [(0, 3), (3, 8)]]
+    torch.testing.assert_close(torch.cat([p.metric for p in parts]), full.metric, rtol=1e-14, atol=0)
+    torch.testing.assert_close(torch.cat([p.outputs for p in parts]), full.outputs, rtol=1e-14, atol=0)
+
+
+def test_chunk_size_and_seed_reproducibility():
+    args = ((2, 7, 7, 1), "tanh", 1.0, 0.0, [[1.0, 0.5]], 10)
+    a = sample_collapsed(*args, chunk_size=3, generator=gen(22))
+    b = sample_collapsed(*args, chunk_size=3, generator=gen(22))
+    c = sample_collapsed(*args, chunk_size=10, generator=gen(22))
+    assert torch.equal(a.metric, b.metric) and a.metric.shape == c.metric.shape == (10, 3, 1, 1)
+
+
+def test_relu_exact_fourth_moment_from_estimators():
+    # correlations.md §2(c1): E[G^2]/K^2 = prod(1 + 5/n_l) for ReLU, C_W = 2, C_b = 0
+    n, L, N = 16, 2, 40000
+    x = np.ones(4)
+    K = 2.0
+    s = sample_collapsed((4,) + (n,) * L + (3,), "relu", 2.0, 0.0, x, N, generator=gen(23))
+    G = s.G[:, -1, 0, 0]
+    exact = (1 + 5 / n) ** L
+    assert abs(metric_moment(G, 2, K).z(exact)) < 5
+    assert abs(output_moment_ratio(G, 2).z(3 * exact)) < 5
+    assert abs(excess_kurtosis(G).z(3 * (exact - 1))) < 5
+    assert abs(interneuron_covariance(G).z(exact - 1)) < 5
+    assert abs(mean_shift(G, K, n).z(0.0)) < 5
+    # the naive estimators from output neurons agree (with larger SE)
+    naive = naive_moment_ratio(s.outputs[..., 0], 2)
+    assert abs(naive.z(3 * exact)) < 5 and naive.se > output_moment_ratio(G, 2).se
+    cov = naive_interneuron_covariance(s.outputs[..., 0])
+    assert abs(cov.z(K ** 2 * (exact - 1))) < 5
+
+
+def test_mean_correlation_and_distribution_tests():
+    rng = np.random.default_rng(24)
+    a = rng.gamma(5.0, 1.0, (4000, 3))
+    est = mean_correlation(a[:, 0], a[:, 1], a[:, 2])
+    assert abs(est.z(1.0)) < 5
+    same = distribution_tests(rng.normal(size=2000), rng.normal(size=2000))
+    diff = distribution_tests(rng.normal(size=2000), rng.normal(0.3, 1.0, size=2000))
+    assert same["ks_pvalue"] > 1e-3 and diff["ks_pvalue"] < 1e-6 and diff["ad_pvalue"] <= 0.001
+    assert two_sample_z(Estimate(1.0, 0.3, 5), Estimate(0.0, 0.4, 5)) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(widths=(2, 0, 1)), "widths"), (dict(C_W=-1.0), "C_W"), (dict(C_b=float("inf")), "C_b"),
+    (dict(x=[[float("nan"), 1.0]]), "x"), (dict(n_networks=0), "n_networks"), (dict(layers=[0]), "layers"),
+    (dict(chunk_size=-2), "chunk_size"), (dict(device="gpu9"), "device"), (dict(activation="cube"), "activation"),
+])
+def test_bad_inputs(kwargs, name):
+    args = dict(widths=(2, 3, 1), activation="relu", C_W=2.0, C_b=0.0, x=[[1.0, 0.0]], n_networks=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        sample_collapsed(args.pop("widths"), args.pop("activation"), args.pop("C_W"), args.pop("C_b"),
+                         args.pop("x"), args.pop("n_networks"), **args)
+    with pytest.raises(ValueError, match="K"):
+        metric_moment([1.0, 2.0], 2, 0.0)
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_device_argument(device):
+    s = sample_collapsed((2, 4, 1), "gelu", 1.0, 0.1, [[1.0, 0.5]], 6, direction=[0.0, 1.0], device=device)
+    assert s.metric.device.type == torch.device(device).type
