@@ -1,0 +1,450 @@
+"""Claims for allocation of learnable weights in subset learning (arXiv 2502.06300).
+
+The paper's full text was not available: the conditions checked here are derived
+(generic-rank arguments, see theory/allocation.py) and the linear-RNN model
+``r_t = W r_{t-1} + B x_t, y = D r_T`` is the most plausible reading of the paper's.
+Measured side: float64 autograd Jacobian ranks (threshold 1e-8 relative) and
+actual solving of the matching problem (least squares when the student is affine
+in its learnable entries, multi-start Levenberg-Marquardt otherwise).
+"""
+from __future__ import annotations
+
+import contextlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import sympy as sp  # noqa: E402
+import torch  # noqa: E402
+
+from checks.claims import Measurement, Point, claim  # noqa: E402
+from numerics import allocation as num  # noqa: E402
+from theory import allocation as th  # noqa: E402
+
+DERIVED = "derived (generic-rank argument; paper's full text unavailable), arXiv 2502.06300"
+MATCH_TOL = 1e-9      # relative residual declaring an exact match (affine students)
+LM_TOL = 1e-8         # same for the iterative solver (polynomial students)
+# integer-valued points (ranks, counts): any disagreement is >= 1, so 0.5 means exact equality
+# and keeps the control z finite
+INT_TOL = 0.5
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tiny batched tensor ops: intra-op threading only adds overhead; restored on exit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _lffn_case(widths, m, gen):
+    """(shapes, teacher, student, X, target) for one linear-network instance."""
+    shapes = num.lffn_shapes(widths)
+    teacher, student = num.sample_weights(shapes, gen), num.sample_weights(shapes, gen)
+    X = num.sample_inputs((widths[0], m), gen)
+    return shapes, student, X, num.lffn_forward(teacher, X)
+
+
+def _measured_maximal(forward, student, X, alloc, target, E):
+    """Measured verdict: 1 iff the Jacobian rank is E and least squares matches to 1e-9.
+    Returns -1 when the two measurements disagree with each other."""
+    rank = int(num.numeric_rank(num.jacobian(forward, student, X, alloc)))
+    _, res = num.solve_affine(forward, student, X, alloc, target)
+    full, matched = rank == E, res < MATCH_TOL
+    return int(full) if full == matched else -1
+
+
+# --------------------------------------------------------------------------- E(m)
+EQ_CASES = [([4, 2, 4], 6), ([4, 2, 4], 3), ([5, 3, 2, 4], 6), ([3, 1, 3], 5), ([4, 4, 4], 2),
+            ([3, 4, 2], 5), ([3, 4, 4, 2], 5), ([2, 3, 3], 1), ([6, 2, 5], 4), ([3, 5, 2], 2)]
+
+
+@claim("allocation.lffn.equations", source="derived (F0), " + DERIVED, seed=5101,
+       stochastic=False,
+       statement="the number of independent equations E(m) = k'(d_out + q - k') equals the "
+                 "generic Jacobian rank of the full linear teacher on m samples",
+       formula=lambda: sp.Eq(sp.Symbol("E"), sp.Symbol("k'") * (
+           sp.Symbol("d_out") + sp.Symbol("q") - sp.Symbol("k'"))))
+def _equations(ctx):
+    gen = ctx.generator()
+    points = []
+    with _one_thread():
+        for widths, m in EQ_CASES:
+            shapes = num.lffn_shapes(widths)
+            X = num.sample_inputs((widths[0], m), gen)
+            rank = num.generic_rank(num.lffn_forward, shapes, X, num.entries(shapes), gen)
+            naive = min(sum(r * c for r, c in shapes.values()), m * widths[-1])
+            points.append(Point(f"widths={widths} m={m}", th.equations(widths, m), rank, tol=INT_TOL,
+                                control=naive))
+    return Measurement(points, n=len(points),
+                       notes="control: naive count min(#weights, m d_out), which ignores the "
+                             "bottleneck and the input rank")
+
+
+# --------------------------------------------------------------------------- one layer
+def _shifted(verdict_rule, widths, m, alloc, layer_name):
+    """Control: the same counting rule with one learnable entry fewer needed per block,
+    and with the bottleneck ignored."""
+    L = len(widths) - 1
+    q = min(m, widths[0])
+    if layer_name == f"W{L}":
+        rows = [sum(1 for n, i, _ in alloc if i == r) for r in range(widths[-1])]
+        return int(min(rows) >= q - 1)
+    if layer_name == "W1" and m >= widths[0]:
+        cols = [sum(1 for n, _, j in alloc if j == c) for c in range(widths[0])]
+        return int(min(cols) >= widths[-1] - 1)
+    return 1 - verdict_rule  # middle layer: the opposite of the span verdict
+
+
+ONE_LAYER_CASES = [([3, 4, 2], 5, "W2", (5, 6, 7)), ([3, 4, 2], 2, "W2", (3, 4, 5)),
+                   ([3, 4, 2], 5, "W1", (5, 6, 7)), ([3, 4, 4, 1], 5, "W2", (3, 4)),
+                   ([3, 4, 4, 2], 5, "W2", (6, 7)), ([3, 2, 4, 2], 5, "W3", (6, 7)),
+                   ([4, 2, 4], 6, "W1", (8,)), ([4, 2, 4], 6, "W2", (6, 8))]
+
+
+@claim("allocation.lffn.one-layer", source="derived (G3, F1-F4), " + DERIVED, seed=5102,
+       stochastic=False,
+       statement="every allocation inside one layer of a linear network has MP in {0,1}: "
+                 "last layer needs >= q learnable per output row, first layer >= d_out per "
+                 "input column, middle layer a full span, and a bottleneck makes MP = 0")
+def _one_layer(ctx):
+    gen, rng = ctx.generator(), ctx.rng
+    points, n_total = [], 0
+    with _one_thread():
+        for widths, m, name, Ms in ONE_LAYER_CASES:
+            E = th.equations(widths, m)
+            agree = agree_ctrl = count = maximal = 0
+            for M in Ms:
+                for trial in range(8):
+                    shapes, student, X, target = _lffn_case(widths, m, gen)
+                    alloc = num.random_allocation(shapes, M, rng, [name])
+                    pred = th.one_layer_verdict(widths, m, alloc, seed=trial).mp
+                    meas = _measured_maximal(num.lffn_forward, student, X, alloc, target, E)
+                    agree += pred == meas
+                    agree_ctrl += _shifted(pred, widths, m, alloc, name) == meas
+                    maximal += meas == 1
+                    count += 1
+            n_total += count
+            points.append(Point(f"widths={widths} m={m} {name} ({maximal}/{count} maximal)",
+                                count, agree, tol=INT_TOL, control=count, control_estimate=agree_ctrl,
+                                n=count))
+    return Measurement(points, n=n_total,
+                       notes="estimate: allocations whose predicted verdict equals the measured "
+                             "one (rank = E and least-squares relative residual < 1e-9); control: "
+                             "the counting rule needing one entry fewer per row/column, bottleneck "
+                             "ignored (middle layers: the opposite span verdict)")
+
+
+# --------------------------------------------------------------------------- exact fractions
+FRACTION_CASES = [([3, 4, 4, 2], 5, 3, 6), ([3, 4, 4, 2], 5, 1, 6), ([3, 4, 2], 2, 2, 5),
+                  ([3, 5, 3], 4, 1, 10)]
+
+
+@claim("allocation.lffn.single-layer-fraction", source="derived (F1/F2 counting), " + DERIVED,
+       seed=5103, stochastic=True,
+       statement="the exact fraction of random M-subsets of the first or last layer that are "
+                 "maximal equals the Monte-Carlo frequency of full Jacobian rank")
+def _fraction(ctx):
+    gen, rng = ctx.generator(), ctx.rng
+    n_per, per_net = (4000, 200) if ctx.full else (1200, 200)
+    points = []
+    with _one_thread():
+        for widths, m, layer, M in FRACTION_CASES:
+            shapes = num.lffn_shapes(widths)
+            pool = num.entries(shapes)
+            name = f"W{layer}"
+            E = th.equations(widths, m)
+            hits = []
+            for _ in range(n_per // per_net):
+                mats = num.sample_weights(shapes, gen)
+                X = num.sample_inputs((widths[0], m), gen)
+                J = num.jacobian(num.lffn_forward, mats, X, pool)
+                sets = [[pool.index(e) for e in num.random_allocation(shapes, M, rng, [name])]
+                        for _ in range(per_net)]
+                hits.extend(num.subset_ranks(J, sets) == E)
+            p, se, n = num.binomial_estimate(hits)
+            exact = th.single_layer_fraction(widths, m, layer, M)
+            points.append(Point(f"widths={widths} m={m} layer {layer} M={M} (exact {exact})",
+                                float(exact), p, se=se, control=1.0, n=n))
+    return Measurement(points, n=sum(p.n for p in points),
+                       notes="control: parameter counting, 'any M >= E learnable entries suffice'")
+
+
+# --------------------------------------------------------------------------- bottleneck
+@claim("allocation.lffn.bottleneck", source="derived (F4), " + DERIVED, seed=5104,
+       stochastic=False,
+       statement="with a bottleneck (widths 4,2,4, m=6, E=12) no single-layer allocation, even a "
+                 "whole layer, matches the teacher, while a mixed allocation of E weights does")
+def _bottleneck(ctx):
+    gen = ctx.generator()
+    widths, m, n = [4, 2, 4], 6, 12
+    E = th.equations(widths, m)
+    shapes = num.lffn_shapes(widths)
+    points = []
+    with _one_thread():
+        for name in ("W1", "W2"):
+            alloc = num.entries(shapes, [name])
+            matched, rank = 0, None
+            for _ in range(n):
+                _, student, X, target = _lffn_case(widths, m, gen)
+                rank = int(num.numeric_rank(num.jacobian(num.lffn_forward, student, X, alloc)))
+                matched += num.solve_affine(num.lffn_forward, student, X, alloc, target)[1] < MATCH_TOL
+            points.append(Point(f"whole {name}: Jacobian rank", th.lffn_exact_rank(widths, m, alloc),
+                                rank, tol=INT_TOL, control=E))
+            points.append(Point(f"whole {name}: teachers matched of {n}", 0, matched, tol=INT_TOL,
+                                control=n, n=n))
+        mixed = num.entries(shapes, ["W1"]) + [("W2", 0, 0), ("W2", 1, 1), ("W2", 2, 0), ("W2", 3, 1)]
+        B = 3 * n
+        T, S = num.sample_weights(shapes, gen, (B,)), num.sample_weights(shapes, gen, (B,))
+        X = num.sample_inputs((B, widths[0], m), gen)
+        res = num.solve_lm(num.lffn_forward, S, X, mixed, num.lffn_forward(T, X), starts=8,
+                           generator=gen, iters=120)
+        rank = int(num.numeric_rank(num.jacobian(num.lffn_forward, {k: v[0] for k, v in S.items()},
+                                                 X[0], mixed)))
+        points.append(Point("mixed W1 + one per row of W2: Jacobian rank",
+                            th.lffn_exact_rank(widths, m, mixed), rank, tol=INT_TOL))
+        points.append(Point(f"mixed: teachers matched of {B} (MP > 0)", 1,
+                            int((res < LM_TOL).sum()), tol=INT_TOL, rule="ge", n=B))
+    return Measurement(points, n=4 * n + B,
+                       notes="controls: the no-bottleneck intuition that a whole layer reaches "
+                             "rank E and matches every teacher")
+
+
+# --------------------------------------------------------------------------- two-layer MP in (0,1)
+F6_ALLOC = [("W2", 0, 0), ("W2", 1, 1), ("W1", 0, 0), ("W1", 1, 1)]
+
+
+def _f6_criterion(T, S):
+    P = (T["W2"] @ T["W1"]).numpy()
+    U, W = S["W2"].numpy(), S["W1"].numpy()
+    return th.two_by_two_matchable(P, U[..., 0, 1], U[..., 1, 0], W[..., 0, 1], W[..., 1, 0])
+
+
+@claim("allocation.lffn.two-layer", source="derived (F6, G2, G5), " + DERIVED, seed=5105,
+       stochastic=True,
+       statement="widths 2,2,2 with U11,U22,W11,W22 learnable has full rank (M = E = 4) yet "
+                 "0 < MP < 1: MP = P(discriminant >= 0), confirmed by a multi-start solver")
+def _two_layer(ctx):
+    gen = ctx.generator()
+    shapes = num.lffn_shapes([2, 2, 2])
+    n_big, n_solve = 1_000_000, (1500 if ctx.full else 600)
+    T, S = num.sample_weights(shapes, gen, (n_big,)), num.sample_weights(shapes, gen, (n_big,))
+    p_th, se_th, _ = num.binomial_estimate(_f6_criterion(T, S))
+    with _one_thread():
+        T, S = num.sample_weights(shapes, gen, (n_solve,)), num.sample_weights(shapes, gen, (n_solve,))
+        X = num.sample_inputs((n_solve, 2, 3), gen)
+        res = num.solve_lm(num.lffn_forward, S, X, F6_ALLOC, num.lffn_forward(T, X), starts=16,
+                           generator=gen, iters=100)
+    solved = (res < LM_TOL).numpy()
+    crit = _f6_criterion(T, S)
+    p, se, n = num.binomial_estimate(solved)
+    agree = float((solved == crit).mean())
+    se_tot = float(np.hypot(se, se_th))
+    points = [Point("solver MP vs P(discriminant >= 0)", p_th, p, se=se_tot, control=1.0, n=n)]
+    return Measurement(points, n=n, notes=(
+        f"prediction: discriminant criterion on {n_big} fresh draws (its SE {se_th:.1e} is folded "
+        f"into the point's SE); solver: LM, 16 starts, match at relative residual < {LM_TOL}; "
+        f"per-instance agreement of solver and criterion {agree:.4f}; control: MP = 1, the "
+        f"one-layer dichotomy wrongly applied to a full-rank two-layer allocation"))
+
+
+# --------------------------------------------------------------------------- linear RNN
+RNN_DIMS = [(2, 1, 1, 3), (2, 1, 1, 4), (2, 1, 1, 6), (3, 1, 1, 5), (3, 1, 1, 8), (3, 2, 1, 4),
+            (3, 2, 2, 3), (2, 2, 2, 3)]
+
+
+@claim("allocation.rnn.effective-dim", source="derived (R0), " + DERIVED + "; linear-RNN model "
+       "r_t = W r_{t-1} + B x_t, y = D r_T is a reading of the paper's", seed=5106,
+       stochastic=False,
+       statement="the effective-weight dimension E_K of a linear RNN (min(T, 2N) for one input "
+                 "and output; exact rank of the Markov-parameter map otherwise) equals the "
+                 "measured Jacobian rank on m >= T d_in sequences")
+def _rnn_dim(ctx):
+    gen = ctx.generator()
+    points = []
+    with _one_thread():
+        for N, di, do, T in RNN_DIMS:
+            shapes = num.rnn_shapes(N, di, do)
+            X = num.sample_inputs((T, di, T * di + 1), gen)
+            rank = num.generic_rank(num.rnn_forward, shapes, X, num.entries(shapes), gen)
+            pred = th.rnn_siso_dimension(N, T) if di == do == 1 else th.rnn_markov_rank(N, di, do, T)
+            points.append(Point(f"N={N} d_in={di} d_out={do} T={T}", pred, rank, tol=INT_TOL,
+                                control=T * di * do))
+    return Measurement(points, n=len(points),
+                       notes="control: T d_in d_out, i.e. free (non-degenerate) effective weights")
+
+
+def _rnn_case(N, di, do, T, m, gen):
+    shapes = num.rnn_shapes(N, di, do)
+    teacher, student = num.sample_weights(shapes, gen), num.sample_weights(shapes, gen)
+    X = num.sample_inputs((T, di, m), gen)
+    return shapes, student, X, num.rnn_forward(teacher, X)
+
+
+@claim("allocation.rnn.readout-input", source="derived (R1-R3), " + DERIVED + "; linear-RNN "
+       "model is a reading of the paper's", seed=5107, stochastic=False,
+       statement="linear RNN: readout-only MP = 1 iff every row of D has >= min(m, T d_in) "
+                 "learnable entries; input-only (m >= T d_in) iff every column of B has >= T d_out; "
+                 "recurrent-only loses the d_in d_out directions of K_0 = DB")
+def _rnn_rules(ctx):
+    gen, rng = ctx.generator(), ctx.rng
+    points = []
+    cases = [("D", (6, 1, 2, 3), 5, (5, 6, 7, 8)), ("D", (6, 1, 2, 3), 2, (3, 4, 5)),
+             ("B", (6, 2, 1, 3), 8, (5, 6, 7, 8))]
+    with _one_thread():
+        for name, (N, di, do, T), m, Ms in cases:
+            E = num.generic_rank(num.rnn_forward, num.rnn_shapes(N, di, do),
+                                 num.sample_inputs((T, di, m), gen),
+                                 num.entries(num.rnn_shapes(N, di, do)), gen)
+            agree = agree_ctrl = count = 0
+            for M in Ms:
+                for _ in range(8):
+                    shapes, student, X, target = _rnn_case(N, di, do, T, m, gen)
+                    alloc = num.random_allocation(shapes, M, rng, [name])
+                    meas = _measured_maximal(num.rnn_forward, student, X, alloc, target, E)
+                    if name == "D":
+                        pred = th.rnn_readout_verdict(N, di, do, T, m, alloc).mp
+                        rows = [sum(1 for _, i, _ in alloc if i == r) for r in range(do)]
+                        ctrl = int(min(rows) >= min(m, T * di) - 1)
+                    else:
+                        pred = th.rnn_input_verdict(N, di, do, T, m, alloc).mp
+                        cols = [sum(1 for _, _, j in alloc if j == c) for c in range(di)]
+                        ctrl = int(min(cols) >= T * do - 1)
+                    agree += pred == meas
+                    agree_ctrl += ctrl == meas
+                    count += 1
+            points.append(Point(f"{name}-only N={N} d_in={di} d_out={do} T={T} m={m}", count, agree,
+                                tol=INT_TOL, control=count, control_estimate=agree_ctrl, n=count))
+        N, T = 4, 3
+        shapes = num.rnn_shapes(N, 1, 1)
+        X = num.sample_inputs((T, 1, T), gen)
+        rank = num.generic_rank(num.rnn_forward, shapes, X, num.entries(shapes, ["W"]), gen)
+        points.append(Point(f"W-only N={N} T={T}: rank <= E_K - d_in d_out",
+                            th.rnn_recurrent_only_rank_bound(N, 1, 1, T), rank, tol=INT_TOL, rule="le",
+                            control=th.rnn_recurrent_only_rank_bound(N, 1, 1, T) - 1))
+    return Measurement(points, n=sum(p.n or 1 for p in points),
+                       notes="estimate: allocations whose predicted verdict equals the measured "
+                             "one (rank = E and least squares to 1e-9); control: one learnable "
+                             "entry fewer needed per row/column; W-only control: a bound one lower")
+
+
+# --------------------------------------------------------------------------- shallow ReLU readout
+@claim("allocation.relu.readout", source="derived (Q1), " + DERIVED, seed=5108, stochastic=False,
+       statement="shallow ReLU, readout-only allocation (d_in = m): the teacher is matched exactly "
+                 "when the activity graph of learnable neurons and samples has a covering "
+                 "matching, so MP < 1 even with |S| >= m")
+def _relu_readout(ctx):
+    gen = ctx.generator()
+    d, N, n = 4, 8, (400 if ctx.full else 120)
+    shapes = num.relu_shapes(d, N)
+    points, curve = [], []
+    with _one_thread():
+        for size in (3, 4, 5, 6, 8):
+            alloc = [("U", 0, k) for k in range(size)]
+            agree = agree_ctrl = hits = 0
+            for _ in range(n):
+                teacher, student = num.sample_weights(shapes, gen), num.sample_weights(shapes, gen)
+                X = num.sample_inputs((d, d), gen)
+                target = num.relu_forward(teacher, X)
+                _, res = num.solve_affine(num.relu_forward, student, X, alloc, target)
+                meas = int(res < MATCH_TOL)
+                active = (student["W"][:size] @ X > 0).numpy()
+                agree += th.relu_readout_verdict(active).mp == meas
+                agree_ctrl += int(size >= d) == meas
+                hits += meas
+            curve.append((size, *num.binomial_estimate([1] * hits + [0] * (n - hits))[:2]))
+            points.append(Point(f"|S|={size}: MP {hits / n:.2f}", n, agree, tol=INT_TOL, control=n,
+                                control_estimate=agree_ctrl, n=n))
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    s, p, se = zip(*curve)
+    ax.errorbar(s, p, yerr=se, fmt="o-", capsize=3, label="ReLU readout: measured MP")
+    ax.step([2, 3, 4, 5, 6, 8, 9], [0, 0, 1, 1, 1, 1, 1], where="post", ls="--",
+            label="linear dichotomy 1[|S| >= m]")
+    ax.set_xlabel("learnable readout weights |S|  (m = d_in = 4, N = 8)")
+    ax.set_ylabel("match probability")
+    ax.legend(fontsize=8)
+    return Measurement(points, n=5 * n, figures={"relu_readout_mp": fig},
+                       notes="estimate: draws where the covering-matching verdict equals the "
+                             "least-squares outcome; control: the linear rule MP = 1[|S| >= m]")
+
+
+# --------------------------------------------------------------------------- spreading
+SPREAD = ([2, 3, 2], 3, 4)
+
+
+@claim("allocation.lffn.spread", source="derived (F5, G1), " + DERIVED, seed=5109,
+       stochastic=True,
+       statement="for a fixed budget M, random allocations spread over all layers reach the "
+                 "full rank r_A = E (necessary for MP > 0; for one layer the same as MP = 1) more "
+                 "often than random allocations inside any single layer")
+def _spread(ctx):
+    gen, rng = ctx.generator(), ctx.rng
+    widths, m, M = SPREAD
+    shapes = num.lffn_shapes(widths)
+    pool = num.entries(shapes)
+    E = th.equations(widths, m)
+    exact_all = th.exhaustive_full_rank_fraction(widths, m, M, seed=ctx.seed)
+    best = max(th.single_layer_fraction(widths, m, layer, M) for layer in (1, 2))
+    n_per, nets = (200, 20) if ctx.full else (200, 6)
+    hits = []
+    with _one_thread():
+        for _ in range(nets):
+            mats = num.sample_weights(shapes, gen)
+            J = num.jacobian(num.lffn_forward, mats, num.sample_inputs((widths[0], m), gen), pool)
+            sets = [[pool.index(e) for e in num.random_allocation(shapes, M, rng)]
+                    for _ in range(n_per)]
+            hits.extend(num.subset_ranks(J, sets) == E)
+    p, se, n = num.binomial_estimate(hits)
+    points = [Point(f"all layers, M={M} (exact {exact_all})", float(exact_all), p, se=se,
+                    control=float(best), n=n),
+              Point(f"all layers >= best single layer ({best})", float(best), p, se=se,
+                    rule="ge", n=n)]
+    fig = _spread_figure(ctx)
+    return Measurement(points, n=n, figures={"mp_vs_budget_linear": fig}, notes=(
+        "prediction: exact enumeration of all M-subsets with exact ranks over Q; control: the best "
+        "single-layer exact fraction (concentrating is as good as spreading)"))
+
+
+def _spread_figure(ctx):
+    """P(full rank) vs M for widths 3,4,4,2, m=5: last layer (exact), random over all layers
+    and over the first layer (Monte Carlo), and the constructed spread allocation."""
+    gen, rng = ctx.generator(), np.random.default_rng(ctx.seed + 1)
+    widths, m = [3, 4, 4, 2], 5
+    shapes = num.lffn_shapes(widths)
+    pool = num.entries(shapes)
+    E = th.equations(widths, m)
+    Ms = list(range(E, E + 3))  # the last layer has only 8 entries
+    with _one_thread():
+        mats = num.sample_weights(shapes, gen)
+        J = num.jacobian(num.lffn_forward, mats, num.sample_inputs((widths[0], m), gen), pool)
+        rows = {}
+        for label, names in (("random, all layers", None), ("random, first layer", ["W1"]),
+                             ("random, last layer", ["W3"])):
+            rows[label] = [num.binomial_estimate(num.subset_ranks(
+                J, [[pool.index(e) for e in num.random_allocation(shapes, M, rng, names)]
+                    for _ in range(300)]) == E)[:2] for M in Ms]
+        spread = [int(num.subset_ranks(J, [[pool.index(e) for e in num.spread_allocation(shapes, M)]])[0]
+                      == E) for M in Ms]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for label, vals in rows.items():
+        ax.errorbar(Ms, [v[0] for v in vals], yerr=[v[1] for v in vals], fmt="o-", capsize=3,
+                    label=label)
+    ax.plot(Ms, [float(th.single_layer_fraction(widths, m, 3, M)) for M in Ms], "k--",
+            label="last layer, exact")
+    ax.plot(Ms, spread, "s:", label="constructed spread allocation")
+    ax.set_xlabel(f"learnable weights M (widths {widths}, m = {m}, E = {E})")
+    ax.set_ylabel("P(r_A = E)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+from checks.claims import assert_result  # noqa: E402
+
+
+def test_claim(claim_result):
+    assert_result(claim_result)

@@ -1,0 +1,247 @@
+"""Subset learning with real students: masked learnable weights, generic Jacobian
+ranks, and solving the teacher-matching problem (torch float64).
+
+Architectures (allocations are sets of ``(matrix, i, j)``, 0-based):
+linear network ``y = W_L ... W_1 x`` (matrices ``"W1".."WL"``), linear RNN
+``r_t = W r_{t-1} + B x_t, r_0 = 0, y = D r_T`` (the model reading used for
+arXiv 2502.06300; the paper's exact variant is unknown) and shallow ReLU
+``y = U relu(W x)``.  Inputs are column-stacked: ``X`` is ``(..., d_in, m)`` for
+the feed-forward models and ``(..., T, d_in, m)`` for the RNN; outputs are
+``(..., d_out, m)``.  Every forward accepts leading batch dimensions, so many
+teacher/student pairs are solved at once.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+DTYPE = torch.float64
+
+
+def _pos_int(name, value, low=1):
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- architectures
+def lffn_shapes(widths) -> dict[str, tuple[int, int]]:
+    """``W_l`` is ``d_l x d_{l-1}`` for widths ``d_0..d_L``."""
+    ws = [_pos_int("widths", w) for w in widths]
+    if len(ws) < 2:
+        raise ValueError(f"widths must list at least d_in and d_out, got {widths!r}")
+    return {f"W{l}": (ws[l], ws[l - 1]) for l in range(1, len(ws))}
+
+
+def rnn_shapes(N, d_in, d_out) -> dict[str, tuple[int, int]]:
+    N, d_in, d_out = _pos_int("N", N), _pos_int("d_in", d_in), _pos_int("d_out", d_out)
+    return {"B": (N, d_in), "W": (N, N), "D": (d_out, N)}
+
+
+def relu_shapes(d_in, N, d_out=1) -> dict[str, tuple[int, int]]:
+    d_in, N, d_out = _pos_int("d_in", d_in), _pos_int("N", N), _pos_int("d_out", d_out)
+    return {"W": (N, d_in), "U": (d_out, N)}
+
+
+def lffn_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
+    out = X
+    for l in range(1, len(mats) + 1):
+        out = mats[f"W{l}"] @ out
+    return out
+
+
+def rnn_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
+    W, B, D = mats["W"], mats["B"], mats["D"]
+    r = None
+    for t in range(X.shape[-3]):
+        drive = B @ X[..., t, :, :]
+        r = drive if r is None else W @ r + drive
+    return D @ r
+
+
+def relu_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
+    return mats["U"] @ torch.relu(mats["W"] @ X)
+
+
+def entries(shapes: dict, names=None) -> list[tuple]:
+    names = list(shapes) if names is None else list(names)
+    for n in names:
+        if n not in shapes:
+            raise ValueError(f"matrix must be one of {', '.join(shapes)}, got {n!r}")
+    return [(n, i, j) for n in names for i in range(shapes[n][0]) for j in range(shapes[n][1])]
+
+
+def sample_weights(shapes: dict, generator: torch.Generator, batch: tuple = ()) -> dict:
+    """i.i.d. ``N(0, 1/fan_in)`` weights (the law's scale does not change MP)."""
+    return {n: torch.randn(*batch, r, c, generator=generator, dtype=DTYPE) / math.sqrt(c)
+            for n, (r, c) in shapes.items()}
+
+
+def sample_inputs(shape: tuple, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(*shape, generator=generator, dtype=DTYPE)
+
+
+# --------------------------------------------------------------------------- students
+def scatter(fixed: dict, alloc: list, theta: torch.Tensor) -> dict:
+    """The student's matrices: ``fixed`` with ``theta[..., k]`` placed at ``alloc[k]``.
+
+    Written as ``fixed * (1 - mask) + theta . onehot`` (differentiable, batch friendly).
+    """
+    mats = dict(fixed)
+    for name in {a[0] for a in alloc}:
+        cols = [k for k, a in enumerate(alloc) if a[0] == name]
+        r, c = fixed[name].shape[-2:]
+        onehot = torch.zeros(len(cols), r, c, dtype=theta.dtype)
+        onehot[torch.arange(len(cols)), [alloc[k][1] for k in cols], [alloc[k][2] for k in cols]] = 1
+        keep = 1 - onehot.sum(0)
+        placed = torch.tensordot(theta[..., cols], onehot, dims=([-1], [0]))
+        mats[name] = fixed[name] * keep + placed
+    return mats
+
+
+def gather(mats: dict, alloc: list) -> torch.Tensor:
+    """The values of ``mats`` at the allocation's entries, shape ``(..., M)``."""
+    return torch.stack([mats[n][..., i, j] for n, i, j in alloc], dim=-1)
+
+
+def jacobian(forward: Callable, mats: dict, X: torch.Tensor, alloc: list) -> torch.Tensor:
+    """Autograd Jacobian ``d vec f(X) / d theta`` at the current values, ``(m d_out) x M``."""
+    theta0 = gather(mats, alloc)
+    fn = lambda th: forward(scatter(mats, alloc, th), X).reshape(-1)
+    return torch.autograd.functional.jacobian(fn, theta0, vectorize=True)
+
+
+def numeric_rank(J: torch.Tensor, rtol: float = 1e-8) -> torch.Tensor:
+    """Rank by singular values above ``rtol * s_max`` (batched over leading axes).
+
+    With autograd Jacobians deficient directions sit at ~1e-15 relative and full-rank
+    ones far above 1e-8, so the threshold separates them cleanly.
+    """
+    return torch.linalg.matrix_rank(J, rtol=rtol)
+
+
+def generic_rank(forward, shapes, X, alloc, generator, rtol=1e-8) -> int:
+    """Rank of the Jacobian at a random point (a.s. the generic rank)."""
+    mats = sample_weights(shapes, generator)
+    return int(numeric_rank(jacobian(forward, mats, X, alloc), rtol))
+
+
+def subset_ranks(J_full: torch.Tensor, column_sets, rtol=1e-8) -> np.ndarray:
+    """Ranks of many column subsets of one full Jacobian (all of the same size)."""
+    idx = torch.as_tensor(np.asarray(column_sets), dtype=torch.long)
+    return numeric_rank(J_full[:, idx].permute(1, 0, 2), rtol).numpy()
+
+
+# --------------------------------------------------------------------------- solving the match
+def relative_residual(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    dims = (-2, -1)
+    return torch.linalg.norm(out - target, dim=dims) / torch.linalg.norm(target, dim=dims)
+
+
+def solve_affine(forward, fixed: dict, X, alloc: list, target) -> tuple[torch.Tensor, float]:
+    """Least squares for a student affine in its learnable entries: ``F(theta) =
+    F(theta0) + J (theta - theta0)`` exactly.  Returns (theta, relative residual)."""
+    theta0 = gather(fixed, alloc)
+    J = jacobian(forward, fixed, X, alloc)
+    rhs = (target - forward(fixed, X)).reshape(-1, 1)
+    delta = torch.linalg.lstsq(J, rhs, driver="gelsd").solution[:, 0]
+    theta = theta0 + delta
+    res = relative_residual(forward(scatter(fixed, alloc, theta), X), target)
+    return theta, float(res)
+
+
+def solve_lm(forward, fixed: dict, X, alloc: list, target, starts: int,
+             generator: torch.Generator, iters: int = 150) -> torch.Tensor:
+    """Multi-start Levenberg-Marquardt for a batch of instances; returns the best
+    relative residual per instance (a solver's lower bound on matchability).
+
+    ``fixed``/``X``/``target`` carry a leading batch axis ``B``; every instance is
+    solved from ``starts`` random initial points at once (batch ``B*starts``).
+    """
+    B = target.shape[0]
+    M = len(alloc)
+    rep = lambda t: t.repeat_interleave(starts, dim=0)
+    fx = {n: rep(v) for n, v in fixed.items()}
+    Xr, tr = rep(X), rep(target)
+    theta = torch.randn(B * starts, M, generator=generator, dtype=DTYPE)
+    resid = lambda th: (forward(scatter(fx, alloc, th), Xr) - tr).reshape(B * starts, -1)
+    lam = torch.full((B * starts,), 1e-2, dtype=DTYPE)
+    r = resid(theta)
+    cost = (r * r).sum(-1)
+    eye = torch.eye(M, dtype=DTYPE)
+    for _ in range(iters):
+        J = _batched_jacobian(resid, theta)                              # (B*S, R, M)
+        JtJ = J.transpose(1, 2) @ J
+        g = (J.transpose(1, 2) @ r[..., None])[..., 0]
+        A = JtJ + lam[:, None, None] * (torch.diag_embed(JtJ.diagonal(dim1=1, dim2=2)) + eye)
+        step = torch.linalg.solve(A, -g[..., None])[..., 0]
+        new = theta + step
+        r_new = resid(new)
+        c_new = (r_new * r_new).sum(-1)
+        better = c_new < cost
+        theta = torch.where(better[:, None], new, theta)
+        r = torch.where(better[:, None], r_new, r)
+        cost = torch.where(better, c_new, cost)
+        lam = torch.where(better, lam * 0.3, lam * 10).clamp(1e-12, 1e12)
+    rel = cost.sqrt() / torch.linalg.norm(tr.reshape(B * starts, -1), dim=-1)
+    return rel.reshape(B, starts).min(dim=1).values.detach()
+
+
+def _batched_jacobian(resid, theta):
+    """Per-row Jacobians ``(B, R, M)`` of a row-separable map: one backward pass per
+    output coordinate (R is small), each giving row r of every instance at once."""
+    th = theta.detach().requires_grad_(True)
+    out = resid(th)
+    rows = [torch.autograd.grad(out[:, i].sum(), th, retain_graph=i + 1 < out.shape[1])[0]
+            for i in range(out.shape[1])]
+    return torch.stack(rows, dim=1)
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+def binomial_estimate(indicators) -> tuple[float, float, int]:
+    """(frequency, binomial standard error sqrt(p(1-p)/n), n)."""
+    x = np.asarray(indicators, dtype=float).ravel()
+    n = x.size
+    if n == 0:
+        raise ValueError("indicators must be non-empty")
+    p = float(x.mean())
+    return p, math.sqrt(p * (1 - p) / n), n
+
+
+# --------------------------------------------------------------------------- allocation samplers
+def random_allocation(shapes, M, rng: np.random.Generator, names=None) -> list:
+    """A uniformly random M-subset of the named matrices' entries."""
+    pool = entries(shapes, names)
+    M = _pos_int("M", M, 0)
+    if M > len(pool):
+        raise ValueError(f"M must be <= {len(pool)} entries, got {M}")
+    return [pool[k] for k in sorted(rng.choice(len(pool), size=M, replace=False))]
+
+
+def spread_allocation(shapes, M, names=None) -> list:
+    """M entries dealt round-robin over matrices, then rows, then columns."""
+    names = list(shapes) if names is None else list(names)
+    # within a matrix walk the wrapped diagonals: rows and columns are covered evenly
+    queues = {n: sorted(entries(shapes, [n]), key=lambda e: ((e[2] - e[1]) % shapes[n][1], e[1]))
+              for n in names}
+    out = []
+    while len(out) < M:
+        progressed = False
+        for n in names:
+            if queues[n] and len(out) < M:
+                out.append(queues[n].pop(0))
+                progressed = True
+        if not progressed:
+            raise ValueError(f"M must be <= the number of entries, got {M}")
+    return out
+
+
+def concentrated_allocation(shapes, M, name) -> list:
+    """The first M entries of one matrix, filled row by row."""
+    pool = entries(shapes, [name])
+    if M > len(pool):
+        raise ValueError(f"M must be <= {len(pool)} entries of {name}, got {M}")
+    return pool[:M]

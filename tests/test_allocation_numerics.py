@@ -1,0 +1,107 @@
+"""Unit tests of numerics/allocation.py against independent computations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from numerics import allocation as num
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_scatter_gather_roundtrip_and_batch():
+    shapes = num.lffn_shapes([3, 4, 2])
+    mats = num.sample_weights(shapes, _gen(), (5,))
+    alloc = [("W1", 0, 1), ("W2", 1, 3), ("W1", 2, 0)]
+    theta = torch.randn(5, 3, dtype=torch.float64)
+    new = num.scatter(mats, alloc, theta)
+    assert torch.equal(num.gather(new, alloc), theta)
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[0, 1] = mask[2, 0] = False
+    assert torch.equal(new["W1"][:, mask], mats["W1"][:, mask])
+
+
+def test_jacobian_matches_finite_differences():
+    shapes = num.rnn_shapes(3, 2, 2)
+    mats = num.sample_weights(shapes, _gen(1))
+    X = num.sample_inputs((3, 2, 4), _gen(2))
+    alloc = num.entries(shapes)
+    J = num.jacobian(num.rnn_forward, mats, X, alloc)
+    theta = num.gather(mats, alloc)
+    h = 1e-6
+    for k in range(0, len(alloc), 5):
+        e = torch.zeros_like(theta)
+        e[k] = h
+        f = lambda t: num.rnn_forward(num.scatter(mats, alloc, t), X).reshape(-1)
+        fd = (f(theta + e) - f(theta - e)) / (2 * h)
+        torch.testing.assert_close(J[:, k], fd, atol=1e-7, rtol=1e-6)
+
+
+def test_rnn_forward_is_markov_map():
+    N, di, do, T, m = 3, 2, 2, 4, 5
+    mats = num.sample_weights(num.rnn_shapes(N, di, do), _gen(3))
+    X = num.sample_inputs((T, di, m), _gen(4))
+    W, B, D = mats["W"], mats["B"], mats["D"]
+    y = sum(D @ torch.linalg.matrix_power(W, T - 1 - t) @ B @ X[t] for t in range(T))
+    torch.testing.assert_close(num.rnn_forward(mats, X), y)
+
+
+def test_numeric_rank_separates_rank_deficiency():
+    a, b = torch.randn(6, 2, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    assert int(num.numeric_rank(a @ b)) == 2
+    J = torch.randn(6, 5, dtype=torch.float64)
+    ranks = num.subset_ranks(torch.cat([J, J[:, :1]], 1), [[0, 1, 5], [0, 1, 2]])
+    assert list(ranks) == [2, 3]
+
+
+def test_solve_affine_recovers_planted_readout():
+    shapes = num.lffn_shapes([3, 3, 2])   # hidden width = q: the readout solution is unique
+    teacher = num.sample_weights(shapes, _gen(5))
+    student = dict(teacher, W2=teacher["W2"] + 1.0)
+    X = num.sample_inputs((3, 5), _gen(6))
+    alloc = num.entries(shapes, ["W2"])
+    theta, res = num.solve_affine(num.lffn_forward, student, X, alloc, num.lffn_forward(teacher, X))
+    assert res < 1e-12
+    torch.testing.assert_close(theta, num.gather(teacher, alloc))
+
+
+def test_solve_lm_finds_planted_two_layer_solution():
+    shapes = num.lffn_shapes([2, 2, 2])
+    teacher = num.sample_weights(shapes, _gen(7), (6,))
+    alloc = [("W2", 0, 0), ("W2", 1, 1), ("W1", 0, 0), ("W1", 1, 1)]
+    student = num.scatter(teacher, alloc, torch.randn(6, 4, dtype=torch.float64))
+    X = num.sample_inputs((6, 2, 3), _gen(8))
+    res = num.solve_lm(num.lffn_forward, student, X, alloc, num.lffn_forward(teacher, X), starts=8,
+                       generator=_gen(9), iters=100)
+    assert (res < 1e-8).all()
+
+
+def test_binomial_estimate():
+    p, se, n = num.binomial_estimate([1, 0, 1, 1])
+    assert (p, n) == (0.75, 4) and math.isclose(se, math.sqrt(0.75 * 0.25 / 4))
+    with pytest.raises(ValueError):
+        num.binomial_estimate([])
+
+
+def test_allocation_samplers():
+    shapes = num.lffn_shapes([3, 4, 4, 2])
+    rng = np.random.default_rng(0)
+    a = num.random_allocation(shapes, 7, rng)
+    assert len(set(a)) == 7 and set(a) <= set(num.entries(shapes))
+    s = num.spread_allocation(shapes, 6)
+    assert {n for n, _, _ in s} == {"W1", "W2", "W3"}
+    assert len({(n, i) for n, i, _ in s}) == 6          # distinct rows
+    c = num.concentrated_allocation(shapes, 4, "W2")
+    assert {(n, i) for n, i, _ in c} == {("W2", 0)}
+
+
+@pytest.mark.parametrize("call", [lambda: num.lffn_shapes([3, 0, 2]), lambda: num.rnn_shapes(2, -1, 1),
+                                  lambda: num.random_allocation(num.lffn_shapes([2, 2]), 5,
+                                                                np.random.default_rng(0)),
+                                  lambda: num.entries(num.lffn_shapes([2, 2]), ["W9"])])
+def test_bad_input_raises_value_error(call):
+    with pytest.raises(ValueError):
+        call()

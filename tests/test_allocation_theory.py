@@ -1,0 +1,140 @@
+"""Unit tests of theory/allocation.py against independent computations (exact ranks,
+brute-force enumeration, explicit solutions)."""
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from theory import allocation as th
+from theory.formulas import get_formula
+
+
+@pytest.mark.parametrize("widths,m,E", [([4, 2, 4], 6, 12), ([4, 2, 4], 3, 10), ([5, 3, 2, 4], 6, 14),
+                                        ([3, 1, 3], 5, 5), ([4, 4, 4], 2, 8), ([3, 2], 4, 6)])
+def test_equations_literature_values(widths, m, E):
+    assert th.equations(widths, m) == E
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=2, max_size=4), st.integers(1, 4))
+def test_equations_equal_exact_rank_of_full_teacher(widths, m):
+    full = th.entries(th.lffn_shapes(widths))
+    assert th.lffn_exact_rank(widths, m, full, seed=1) == th.equations(widths, m)
+
+
+def _all_subsets(widths, name, M):
+    return itertools.combinations(th.entries(th.lffn_shapes(widths), [name]), M)
+
+
+@pytest.mark.parametrize("widths,m,name,M", [([3, 4, 2], 5, "W2", 6), ([3, 4, 2], 2, "W2", 4),
+                                             ([3, 4, 2], 5, "W1", 6), ([3, 2, 4, 2], 5, "W3", 6)])
+def test_counting_rules_match_exact_rank(widths, m, name, M):
+    E = th.equations(widths, m)
+    for alloc in list(_all_subsets(widths, name, M))[:25]:
+        rule = th.last_layer_verdict if name == f"W{len(widths) - 1}" else th.first_layer_verdict
+        assert rule(widths, m, alloc).mp == int(th.lffn_exact_rank(widths, m, alloc) == E)
+
+
+def test_single_layer_fraction_by_enumeration():
+    widths, m, M = [3, 4, 2], 2, 5
+    subsets = list(_all_subsets(widths, "W2", M))
+    brute = Fraction(sum(th.last_layer_verdict(widths, m, a).mp for a in subsets), len(subsets))
+    assert th.single_layer_fraction(widths, m, 2, M) == brute == Fraction(6, 7)
+    assert th.exhaustive_full_rank_fraction(widths, m, M, ["W2"]) == brute
+
+
+def test_bottleneck_kills_single_layers_and_symmetry_loss():
+    assert th.has_bottleneck([4, 2, 4], 6)
+    assert th.single_layer_fraction([4, 2, 4], 6, 2, 8) == 0
+    whole = th.entries(th.lffn_shapes([4, 2, 4]), ["W1"])
+    assert th.one_layer_verdict([4, 2, 4], 6, whole).mp == 0
+    alloc = [("W2", 0, 0), ("W2", 1, 0), ("W1", 0, 0), ("W1", 0, 1)]
+    assert th.symmetry_loss([2, 2, 2], alloc) == 1
+    assert th.lffn_exact_rank([2, 2, 2], 2, alloc) == 3
+    assert th.lffn_verdict([2, 2, 2], 2, alloc).mp == 0
+
+
+def test_two_by_two_solution_reproduces_teacher():
+    rng = np.random.default_rng(3)
+    found = 0
+    for _ in range(50):
+        P, (U12, U21, W12, W21) = rng.normal(size=(2, 2)), rng.normal(size=4)
+        sol = th.two_by_two_solution(P, U12, U21, W12, W21)
+        assert (sol is not None) == bool(th.two_by_two_matchable(P, U12, U21, W12, W21))
+        if sol is not None:
+            a, u22, w11, w22 = sol
+            U, W = np.array([[a, U12], [U21, u22]]), np.array([[w11, W12], [W21, w22]])
+            np.testing.assert_allclose(U @ W, P, atol=1e-8)
+            found += 1
+    assert 0 < found < 50
+
+
+@pytest.mark.parametrize("N,T", [(1, 3), (2, 3), (2, 6), (3, 5)])
+def test_rnn_siso_dimension_is_exact_rank(N, T):
+    assert th.rnn_siso_dimension(N, T) == th.rnn_markov_rank(N, 1, 1, T)
+
+
+def test_rnn_readout_and_input_rules_match_exact_rank():
+    N, T = 6, 3
+    E = th.rnn_markov_rank(N, 1, 2, T)
+    shapes = th.rnn_shapes(N, 1, 2)
+    for alloc in itertools.islice(itertools.combinations(th.entries(shapes, ["D"]), 6), 0, 60, 7):
+        v = th.rnn_readout_verdict(N, 1, 2, T, T, alloc).mp
+        assert v == int(th.rnn_markov_rank(N, 1, 2, T, alloc) == E)
+    E = th.rnn_markov_rank(N, 2, 1, T)
+    shapes = th.rnn_shapes(N, 2, 1)
+    for alloc in itertools.islice(itertools.combinations(th.entries(shapes, ["B"]), 6), 0, 60, 7):
+        v = th.rnn_input_verdict(N, 2, 1, T, 2 * T, alloc).mp
+        assert v == int(th.rnn_markov_rank(N, 2, 1, T, alloc) == E)
+
+
+def test_scalar_rnn_mp_by_sign_argument():
+    rng = np.random.default_rng(0)
+    d, w, b, d0, b0 = rng.normal(size=(5, 200_000))
+    c = d * w ** 2 * b / (d0 * b0)       # T = 3: need w^2 = c
+    assert abs((c > 0).mean() - float(th.scalar_rnn_mp(3))) < 0.01
+    assert th.scalar_rnn_mp(4) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.randoms(use_true_random=False))
+def test_covering_matching_against_brute_force(k, m, rnd):
+    act = np.array([[rnd.random() < 0.5 for _ in range(m)] for _ in range(k)])
+    brute = any(all(act[p[mu], mu] for mu in range(m))
+                for p in itertools.permutations(range(k), m)) if k >= m else False
+    assert th.has_covering_matching(act) == brute
+
+
+def test_one_per_neuron_criterion_finds_planted_solutions():
+    rng = np.random.default_rng(0)
+    Z0, C, u = rng.normal(size=(300, 4, 4)), rng.normal(size=(300, 4, 4)), rng.normal(size=(300, 4))
+    theta = 2 * rng.normal(size=(300, 4))
+    z = Z0 + theta[..., None] * C
+    r = np.einsum("bk,bkm->bm", u, np.maximum(z, 0))
+    G = np.swapaxes(u[..., :, None] * (z > 0) * C, -1, -2)
+    planted = np.abs(np.linalg.det(G)) > 1e-9
+    assert th.relu_one_per_neuron_matchable(Z0, C, u, r)[planted].all()
+    assert not th.relu_one_per_neuron_matchable(Z0, C, u, r + 10 * rng.normal(size=r.shape)).all()
+
+
+def test_formulas_registered():
+    assert get_formula("allocation.equations").evaluate(widths="4,2,4", m="6") == 12
+    out = get_formula("allocation.single_layer_fraction").evaluate(widths="3,4,4,2", m=5, layer=3, M=6)
+    assert out["fraction"] == "4/7" and math.isclose(float(out["value"]), 4 / 7)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: th.equations([3, 0, 2], 2), lambda: th.equations([3, 2], 0), lambda: th.equations([3], 1),
+    lambda: th.single_layer_fraction([3, 4, 4, 2], 5, 2, 3),
+    lambda: th.single_layer_fraction([3, 4, 2], 5, 3, 3),
+    lambda: th.single_layer_fraction([3, 4, 2], 5, 2, 99),
+    lambda: th.first_layer_verdict([3, 4, 2], 2, [("W1", 0, 0)]),
+    lambda: th.last_layer_verdict([3, 4, 2], 2, [("W2", 5, 0)]),
+    lambda: th.rnn_shapes(0, 1, 1),
+])
+def test_bad_input_raises_value_error(call):
+    with pytest.raises(ValueError):
+        call()

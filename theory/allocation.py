@@ -1,0 +1,593 @@
+"""Allocation of learnable weights in subset learning: exact conditions.
+
+Source: O. Schlisselberg, R. Darshan, *The impact of allocation strategies in subset
+learning on the expressive power of neural networks*, arXiv 2502.06300 (ICLR 2025).
+The paper's full text was not available: every condition below is **derived**
+(generic-rank arguments, proof idea in each docstring), and the linear-RNN model
+``r_t = W r_{t-1} + B x_t, y = D r_T`` is the most plausible reading of the paper's
+model, not a quotation of it.
+
+Benchmark.  A teacher network with i.i.d. Gaussian weights; a student of the same
+architecture whose weights are fixed i.i.d. Gaussian (independent of the teacher)
+except the entries listed in an *allocation* ``A`` (M of them), which are free.
+On m generic inputs the match probability MP(A, m) is the probability that some
+setting of the learnable entries reproduces the teacher's outputs exactly.
+
+Allocations are sets of ``(matrix, i, j)`` with 0-based ``i, j``.  Matrix names:
+linear multilayer network (LFFN) ``"W1" .. "WL"`` with ``W_l`` of shape
+``(d_l, d_{l-1})`` and ``y = W_L ... W_1 x``; linear RNN ``"B" (N, d_in)``,
+``"W" (N, N)``, ``"D" (d_out, N)``; shallow ReLU ``y = U relu(W x)`` with
+``"W" (N, d_in)`` and ``"U" (d_out, N)``.
+
+Central objects: ``J_A`` the Jacobian of the student's outputs on the data with
+respect to the learnable entries, ``r_A`` its generic rank, and ``E(m)`` the
+generic rank for the teacher's full parameterisation (number of independent
+equations).  Rank rule (derived, G1): ``r_A < E => MP = 0``.  One-layer
+dichotomy (derived, G3): if the outputs are affine in the learnable entries then
+``MP = 1`` iff ``r_A = E`` and ``MP = 0`` otherwise.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterable
+
+import numpy as np
+import sympy as sp
+from sympy.polys.domains import QQ
+from sympy.polys.matrices import DomainMatrix
+
+from theory.formulas import Param, check_int, formula
+
+SOURCE = "Schlisselberg & Darshan, arXiv 2502.06300 (full text unavailable)"
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class Verdict:
+    """The predicted match probability with its reason.
+
+    ``mp`` is 1 or 0 where the theory decides it, ``None`` where it only says
+    ``MP > 0`` (full rank in a polynomial system, derived G2).
+    """
+
+    mp: int | None
+    reason: str
+    rule: str
+
+
+def _check_widths(widths) -> list[int]:
+    ws = [check_int("widths", w, 1) for w in widths]
+    if len(ws) < 2:
+        raise ValueError(f"widths must list at least d_in and d_out, got {widths!r}")
+    return ws
+
+
+def lffn_shapes(widths) -> dict[str, tuple[int, int]]:
+    """Matrix shapes of the linear network ``y = W_L ... W_1 x``: ``W_l`` is ``d_l x d_{l-1}``."""
+    ws = _check_widths(widths)
+    return {f"W{l}": (ws[l], ws[l - 1]) for l in range(1, len(ws))}
+
+
+def entries(shapes: dict[str, tuple[int, int]], names: Iterable[str] | None = None) -> list[tuple]:
+    """Every ``(name, i, j)`` of the named matrices (all matrices when ``names`` is None)."""
+    names = list(shapes) if names is None else list(names)
+    for n in names:
+        if n not in shapes:
+            raise ValueError(f"matrix must be one of {', '.join(shapes)}, got {n!r}")
+    return [(n, i, j) for n in names for i in range(shapes[n][0]) for j in range(shapes[n][1])]
+
+
+def _check_alloc(shapes, alloc) -> frozenset:
+    alloc = frozenset(alloc)
+    for name, i, j in alloc:
+        if name not in shapes or not (0 <= i < shapes[name][0] and 0 <= j < shapes[name][1]):
+            raise ValueError(f"allocation entry {(name, i, j)!r} is not an entry of {shapes}")
+    return alloc
+
+
+def layers_of(alloc) -> set[str]:
+    """Names of the matrices an allocation touches."""
+    return {name for name, _, _ in alloc}
+
+
+# --------------------------------------------------------------------------- LFFN: equations
+def equations(widths, m: int) -> int:
+    """E(m), the number of independent equations for a linear network on m generic inputs.
+
+    derived (F0): the teacher's outputs on X form the ``d_out x m`` matrices of rank
+    ``<= k' = min(k, q, d_out)`` whose rows lie in rowspace(X), ``q = min(m, d_in)``,
+    ``k`` the narrowest hidden width; that determinantal variety has dimension
+    ``E = k' (d_out + q - k')``; without a bottleneck ``E = d_out q``.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    q = min(m, ws[0])
+    k = min(ws[1:-1], default=math.inf)
+    kp = min(k, q, ws[-1])
+    return int(kp * (ws[-1] + q - kp))
+
+
+def has_bottleneck(widths, m: int) -> bool:
+    """True when the narrowest hidden width ``k < min(q, d_out)`` (derived F4)."""
+    ws = _check_widths(widths)
+    q = min(check_int("m", m, 1), ws[0])
+    return min(ws[1:-1], default=math.inf) < min(q, ws[-1])
+
+
+def symmetry_loss(widths, alloc) -> int:
+    """Hidden neurons whose whole input row and whole output column are learnable.
+
+    derived (G4): ``row * c, column / c`` leaves the output unchanged, so each such
+    neuron costs one dimension: ``r_A <= M - symmetry_loss``.
+    """
+    shapes = lffn_shapes(widths)
+    alloc = _check_alloc(shapes, alloc)
+    ws = list(widths)
+    lost = 0
+    for l in range(1, len(ws) - 1):  # hidden layer l sits between W_l and W_{l+1}
+        for h in range(ws[l]):
+            row = all((f"W{l}", h, j) in alloc for j in range(ws[l - 1]))
+            col = all((f"W{l + 1}", i, h) in alloc for i in range(ws[l + 1]))
+            lost += row and col
+    return lost
+
+
+# --------------------------------------------------------------------------- exact generic ranks
+def _random_rational(rng: random.Random) -> sp.Rational:
+    num = 0
+    while num == 0:
+        num = rng.randint(-1000, 1000)
+    return sp.Rational(num, rng.randint(1, 50))
+
+
+def _rand_matrix(rng, rows, cols) -> sp.Matrix:
+    return sp.Matrix(rows, cols, lambda *_: _random_rational(rng))
+
+
+def exact_rank(columns: list[sp.Matrix]) -> int:
+    """Exact rank over Q of the matrix whose columns are the given (flattened) matrices."""
+    if not columns:
+        return 0
+    mat = sp.Matrix.hstack(*[c.reshape(len(c), 1) for c in columns])
+    return DomainMatrix.from_Matrix(mat).convert_to(QQ).rank()
+
+
+def _prod(mats, n):
+    out = sp.eye(n)
+    for a in mats:
+        out = a * out
+    return out
+
+
+def lffn_exact_rank(widths, m: int, alloc, seed: int = 0, points: int = 2) -> int:
+    """Generic rank r_A of the linear network's output Jacobian, exactly over Q.
+
+    ``d Y / d (W_l)_{ij} = a_i b_j^T`` with ``a = W_L...W_{l+1} e_i`` and
+    ``b^T = e_j^T W_{l-1}...W_1 X``; the rank is computed exactly at ``points``
+    random rational points and the maximum is the generic rank with probability
+    ``>= 1 - deg/|S|`` per point (Schwartz-Zippel).
+    """
+    shapes = lffn_shapes(widths)
+    alloc = _check_alloc(shapes, alloc)
+    m = check_int("m", m, 1)
+    ws = list(widths)
+    L = len(ws) - 1
+    rng = random.Random(seed)
+    best = 0
+    for _ in range(points):
+        mats = [_rand_matrix(rng, *shapes[f"W{l}"]) for l in range(1, L + 1)]
+        X = _rand_matrix(rng, ws[0], m)
+        cols = []
+        for name, i, j in sorted(alloc):
+            l = int(name[1:])
+            above = _prod(mats[l:], ws[l])              # W_L ... W_{l+1}
+            below = _prod(mats[:l - 1], ws[0]) * X      # W_{l-1} ... W_1 X
+            cols.append(above[:, i] * below[j, :])
+        best = max(best, exact_rank(cols))
+    return best
+
+
+# --------------------------------------------------------------------------- LFFN: verdicts
+def _counts(alloc, name, axis, size) -> list[int]:
+    c = [0] * size
+    for n, i, j in alloc:
+        if n == name:
+            c[i if axis == 0 else j] += 1
+    return c
+
+
+def last_layer_verdict(widths, m: int, alloc) -> Verdict:
+    """All learnable entries in ``W_L``: MP = 1 iff every hidden width ``>= q`` and every
+    output row has ``>= q = min(m, d_in)`` learnable entries.
+
+    derived (F1): ``Y = (W_L^fix + Delta) H`` with ``H = W_{L-1}...W_1 X`` whose rows
+    are generic in the q-dimensional rowspace(X) when all hidden widths ``>= q``;
+    row i is matched iff the residual row lies in ``span{H_j : j in S_i}``.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    alloc = _check_alloc(lffn_shapes(ws), alloc)
+    L = len(ws) - 1
+    if layers_of(alloc) - {f"W{L}"}:
+        raise ValueError(f"alloc must lie in the last layer W{L} for this rule")
+    q = min(m, ws[0])
+    rows = _counts(alloc, f"W{L}", 0, ws[-1])
+    if min(ws[1:-1], default=math.inf) < q:
+        return Verdict(0, f"a hidden width is < q = {q}: the rows of H span less than rowspace(X)",
+                       "F1")
+    ok = min(rows) >= q
+    return Verdict(int(ok), f"learnable per output row {rows}, need >= q = {q} each", "F1")
+
+
+def first_layer_verdict(widths, m: int, alloc) -> Verdict:
+    """All learnable entries in ``W_1`` and ``m >= d_in``: MP = 1 iff every hidden width
+    ``>= d_out`` and every input column has ``>= d_out`` learnable entries.
+
+    derived (F2): X has full row rank, so the condition is ``G Delta = P* - P_fix``
+    with ``G = W_L...W_2`` (generic columns); column j is matched iff
+    ``span{G e_i : (i, j) in A} = R^{d_out}``.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    alloc = _check_alloc(lffn_shapes(ws), alloc)
+    if layers_of(alloc) - {"W1"}:
+        raise ValueError("alloc must lie in the first layer W1 for this rule")
+    if m < ws[0]:
+        raise ValueError(f"m must be >= d_in = {ws[0]} for the first-layer rule, got {m}")
+    d_out = ws[-1]
+    cols = _counts(alloc, "W1", 1, ws[0])
+    if min(ws[1:-1], default=math.inf) < d_out:
+        return Verdict(0, f"a hidden width is < d_out = {d_out}: W_L...W_2 cannot span R^d_out",
+                       "F2")
+    ok = min(cols) >= d_out
+    return Verdict(int(ok), f"learnable per input column {cols}, need >= d_out = {d_out} each",
+                   "F2")
+
+
+def one_layer_verdict(widths, m: int, alloc, seed: int = 0) -> Verdict:
+    """MP in {0, 1} for an allocation inside one layer (derived G3: outputs affine in it).
+
+    Bottleneck (F4) -> 0; last layer -> F1; first layer with ``m >= d_in`` -> F2;
+    otherwise (middle layer, F3) the span of ``{a_i b_j^T}`` by exact rank: MP = 1 iff
+    ``r_A = E``.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    alloc = _check_alloc(lffn_shapes(ws), alloc)
+    used = layers_of(alloc)
+    if len(used) != 1:
+        raise ValueError(f"alloc must lie in exactly one layer, got layers {sorted(used)}")
+    L = len(ws) - 1
+    (name,) = used
+    if has_bottleneck(ws, m):
+        return Verdict(0, "bottleneck: a fixed layer pins the output's row or column space", "F4")
+    if name == f"W{L}":
+        return last_layer_verdict(ws, m, alloc)
+    if name == "W1" and m >= ws[0]:
+        return first_layer_verdict(ws, m, alloc)
+    r, e = lffn_exact_rank(ws, m, alloc, seed), equations(ws, m)
+    return Verdict(int(r == e), f"exact span rank {r} vs E = {e}", "F3")
+
+
+def lffn_verdict(widths, m: int, alloc, seed: int = 0) -> Verdict:
+    """Verdict for any LFFN allocation: one layer -> dichotomy; several layers ->
+    MP = 0 when ``r_A < E`` (G1, incl. the symmetry loss G4), else only MP > 0 (G2)."""
+    ws = _check_widths(widths)
+    alloc = _check_alloc(lffn_shapes(ws), alloc)
+    if len(layers_of(alloc)) == 1:
+        return one_layer_verdict(ws, m, alloc, seed)
+    e = equations(ws, m)
+    if len(alloc) - symmetry_loss(ws, alloc) < e:
+        return Verdict(0, f"M - symmetry loss = {len(alloc) - symmetry_loss(ws, alloc)} < E = {e}",
+                       "G4")
+    r = lffn_exact_rank(ws, m, alloc, seed)
+    if r < e:
+        return Verdict(0, f"exact rank {r} < E = {e}", "G1")
+    return Verdict(None, f"full rank {r} = E: MP > 0, polynomial system (may be < 1)", "G2")
+
+
+def _need_per_block(widths, m, layer):
+    """(number of blocks, block length, entries needed per block) for the counting rules."""
+    ws = _check_widths(widths)
+    L = len(ws) - 1
+    q = min(m, ws[0])
+    hidden = min(ws[1:-1], default=math.inf)
+    if layer == L:
+        return ws[-1], ws[-2], (q if hidden >= q else math.inf)
+    if layer == 1 and m >= ws[0]:
+        return ws[0], ws[1], (ws[-1] if hidden >= ws[-1] else math.inf)
+    raise ValueError(f"layer must be 1 (with m >= d_in = {ws[0]}) or {L} (the last) for a "
+                     f"counting formula, got layer={layer}, m={m}")
+
+
+def single_layer_fraction(widths, m: int, layer: int, M: int) -> Fraction:
+    """Exact fraction of the M-subsets of layer ``layer``'s entries with MP = 1.
+
+    derived (from F1/F2): the layer splits into r blocks (output rows of W_L, or input
+    columns of W_1) of ``len`` entries, each needing ``need`` learnable entries:
+    ``P = sum_{c_i >= need, sum c_i = M} prod_i C(len, c_i) / C(r len, M)``
+    (coefficient of ``x^M`` in ``(sum_{c >= need} C(len, c) x^c)^r``); 0 with a bottleneck.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    L = len(ws) - 1
+    layer = check_int("layer", layer, 1, L)
+    r, length, need = _need_per_block(ws, m, layer)
+    M = check_int("M", M, 0, r * length)
+    if has_bottleneck(ws, m) or need > length:
+        return Fraction(0)
+    block = np.zeros(length + 1, dtype=object)
+    for c in range(need, length + 1):
+        block[c] = math.comb(length, c)
+    poly = np.array([1], dtype=object)
+    for _ in range(r):
+        poly = np.convolve(poly, block)
+    good = int(poly[M]) if M < len(poly) else 0
+    return Fraction(good, math.comb(r * length, M))
+
+
+def exhaustive_full_rank_fraction(widths, m: int, M: int, names=None, seed: int = 0) -> Fraction:
+    """Exact fraction of all M-subsets of the named matrices' entries with ``r_A = E``,
+    by enumeration with exact ranks (small networks only: at most 5000 subsets)."""
+    shapes = lffn_shapes(widths)
+    pool = entries(shapes, names)
+    M = check_int("M", M, 0, len(pool))
+    total = math.comb(len(pool), M)
+    if total > 5000:
+        raise ValueError(f"M gives {total} subsets; at most 5000 can be enumerated")
+    e = equations(widths, m)
+    good = sum(lffn_exact_rank(widths, m, a, seed, points=1) == e
+               for a in itertools.combinations(pool, M))
+    return Fraction(good, total)
+
+
+# --------------------------------------------------------------------------- two-layer example
+def two_by_two_quadratic(P, U12, U21, W12, W21):
+    """Coefficients (c2, c1, c0) of the quadratic in ``a = U11`` for widths [2,2,2] with
+    ``A = {U11, U22, W11, W22}`` learnable (vectorised over numpy arrays).
+
+    derived (F6): eliminating ``W11 = alpha/a``, ``W22 = (P12 - a W12)/U12`` and
+    ``U22 = (P21 - U21 W11)/W21`` from ``U W = P`` leaves
+    ``-P21 W12 a^2 + (P21 P12 + U21 alpha W12 - beta) a - U21 alpha P12 = 0`` with
+    ``alpha = P11 - U12 W21``, ``beta = (P22 - U21 W12) W21 U12``.
+    """
+    P = np.asarray(P, dtype=float)
+    p11, p12, p21, p22 = P[..., 0, 0], P[..., 0, 1], P[..., 1, 0], P[..., 1, 1]
+    alpha = p11 - U12 * W21
+    beta = (p22 - U21 * W12) * W21 * U12
+    return -p21 * W12, p21 * p12 + U21 * alpha * W12 - beta, -U21 * alpha * p12
+
+
+def two_by_two_matchable(P, U12, U21, W12, W21):
+    """Match iff the quadratic has a real root: discriminant >= 0 (derived F6)."""
+    c2, c1, c0 = two_by_two_quadratic(P, U12, U21, W12, W21)
+    return c1 * c1 - 4 * c2 * c0 >= 0
+
+
+def two_by_two_solution(P, U12, U21, W12, W21):
+    """One real solution (U11, U22, W11, W22) from the larger root, or None (derived F6)."""
+    c2, c1, c0 = (float(c) for c in two_by_two_quadratic(P, U12, U21, W12, W21))
+    disc = c1 * c1 - 4 * c2 * c0
+    if disc < 0:
+        return None
+    a = (-c1 + math.sqrt(disc)) / (2 * c2)
+    P = np.asarray(P, dtype=float)
+    w11 = (P[0, 0] - U12 * W21) / a
+    w22 = (P[0, 1] - a * W12) / U12
+    u22 = (P[1, 0] - U21 * w11) / W21
+    return a, u22, w11, w22
+
+
+# --------------------------------------------------------------------------- linear RNN
+def rnn_shapes(N: int, d_in: int, d_out: int) -> dict[str, tuple[int, int]]:
+    """Shapes of the linear RNN ``r_t = W r_{t-1} + B x_t (r_0 = 0), y = D r_T``
+    (the model reading used here; the paper's exact variant is unknown)."""
+    N, d_in, d_out = (check_int(n, v, 1) for n, v in (("N", N), ("d_in", d_in), ("d_out", d_out)))
+    return {"B": (N, d_in), "W": (N, N), "D": (d_out, N)}
+
+
+def rnn_markov_rank(N: int, d_in: int, d_out: int, T: int, alloc=None, seed: int = 0,
+                    points: int = 2) -> int:
+    """Exact generic rank of ``theta -> (K_0..K_{T-1})``, ``K_k = D W^k B`` (Markov
+    parameters, the effective linear weights of the stacked input sequence).
+
+    With ``alloc=None`` every weight is learnable and this is E_K, which equals E(m)
+    for ``m >= T d_in`` sequences.  Derivatives: ``dK_k/dD_ab = e_a e_b^T W^k B``,
+    ``dK_k/dB_ab = D W^k e_a e_b^T``, ``dK_k/dW_ab = sum_s D W^s e_a e_b^T W^{k-1-s} B``.
+    """
+    shapes = rnn_shapes(N, d_in, d_out)
+    T = check_int("T", T, 1)
+    alloc = entries(shapes) if alloc is None else sorted(_check_alloc(shapes, alloc))
+    rng = random.Random(seed)
+    best = 0
+    for _ in range(points):
+        B, W, D = (_rand_matrix(rng, *shapes[n]) for n in ("B", "W", "D"))
+        pw = [sp.eye(N)]
+        for _ in range(T):
+            pw.append(W * pw[-1])
+        cols = []
+        for name, a, b in alloc:
+            E = sp.zeros(*shapes[name])
+            E[a, b] = 1
+            if name == "D":
+                blocks = [E * pw[k] * B for k in range(T)]
+            elif name == "B":
+                blocks = [D * pw[k] * E for k in range(T)]
+            else:
+                blocks = [sum((D * pw[s] * E * pw[k - 1 - s] * B for s in range(k)),
+                              sp.zeros(d_out, d_in)) for k in range(T)]
+            cols.append(sp.Matrix.vstack(*blocks))
+        best = max(best, exact_rank(cols))
+    return best
+
+
+def rnn_siso_dimension(N: int, T: int) -> int:
+    """E_K = min(T, 2N) for one input and one output (derived R0: a length-T scalar
+    Markov sequence of an order-N system is free for T <= 2N and then determined by
+    its first 2N terms through the characteristic polynomial of W)."""
+    return min(check_int("T", T, 1), 2 * check_int("N", N, 1))
+
+
+def rnn_readout_verdict(N, d_in, d_out, T, m, alloc) -> Verdict:
+    """Readout-only allocation: MP = 1 iff every output row of D has
+    ``>= min(m, T d_in)`` learnable entries.
+
+    derived (R1): ``Y = D G Xi`` with the fixed Krylov matrix ``G = [B, WB, ...]``; row i
+    is affine in ``D_{i, S_i}`` and the rows ``(G Xi)_j`` span ``R^{min(m, T d_in)}``
+    iff ``|S_i| >= min(m, T d_in)``.
+    """
+    shapes = rnn_shapes(N, d_in, d_out)
+    alloc = _check_alloc(shapes, alloc)
+    if layers_of(alloc) - {"D"}:
+        raise ValueError("alloc must lie in the readout D for this rule")
+    need = min(check_int("m", m, 1), check_int("T", T, 1) * d_in)
+    rows = _counts(alloc, "D", 0, d_out)
+    return Verdict(int(min(rows) >= need), f"learnable per readout row {rows}, need >= {need}",
+                   "R1")
+
+
+def rnn_input_verdict(N, d_in, d_out, T, m, alloc) -> Verdict:
+    """Input-only allocation with ``m >= T d_in``: MP = 1 iff every input column of B
+    has ``>= T d_out`` learnable entries.
+
+    derived (R2): ``K_{:, j} = sum_i B_ij (D e_i, D W e_i, ..., D W^{T-1} e_i)``; the
+    columns decouple and each needs ``T d_out`` generic vectors.
+    """
+    shapes = rnn_shapes(N, d_in, d_out)
+    alloc = _check_alloc(shapes, alloc)
+    if layers_of(alloc) - {"B"}:
+        raise ValueError("alloc must lie in the input matrix B for this rule")
+    T = check_int("T", T, 1)
+    if check_int("m", m, 1) < T * d_in:
+        raise ValueError(f"m must be >= T d_in = {T * d_in} for the input-only rule, got {m}")
+    cols = _counts(alloc, "B", 1, d_in)
+    return Verdict(int(min(cols) >= T * d_out),
+                   f"learnable per input column {cols}, need >= T d_out = {T * d_out}", "R2")
+
+
+def rnn_recurrent_only_rank_bound(N, d_in, d_out, T) -> int:
+    """Recurrent-only allocation: ``r_A <= E_K - d_in d_out`` because ``K_0 = D B`` cannot
+    move; with ``m >= T d_in`` this is below E, so MP = 0 (derived R3 via G1)."""
+    return rnn_markov_rank(N, d_in, d_out, T) - d_in * d_out
+
+
+def scalar_rnn_mp(T: int) -> Fraction:
+    """N = 1, input only at t = 1 (``y = d w^{T-1} b x``), w learnable: MP = 1/2 for even
+    T-1 and 1 for odd T-1 (derived R4: a real root of ``w^{T-1} = c`` needs c > 0 when
+    T-1 is even, and ``c = d* w*^{T-1} b* / (d b)`` is positive with probability 1/2)."""
+    T = check_int("T", T, 2)
+    return Fraction(1, 2) if (T - 1) % 2 == 0 else Fraction(1)
+
+
+# --------------------------------------------------------------------------- shallow ReLU
+def has_covering_matching(active) -> bool:
+    """True iff the bipartite graph (learnable neurons x samples, edge where the neuron is
+    active) has a matching covering every sample (Kuhn's augmenting paths)."""
+    act = np.asarray(active, dtype=bool)
+    n_neurons, n_samples = act.shape
+    owner = [-1] * n_neurons
+
+    def augment(mu, seen):
+        for k in np.flatnonzero(act[:, mu]):
+            if not seen[k]:
+                seen[k] = True
+                if owner[k] < 0 or augment(owner[k], seen):
+                    owner[k] = mu
+                    return True
+        return False
+
+    return all(augment(mu, [False] * n_neurons) for mu in range(n_samples))
+
+
+def relu_readout_verdict(active) -> Verdict:
+    """Readout-only allocation (one output) with ``d_in >= m``: match iff
+    ``rank Phi_S = m`` iff the activity graph has a covering matching.
+
+    derived (Q1): ``y = u_S^T Phi_S + fixed`` is affine in ``u_S``; the non-zero entries of
+    ``Phi_S = relu(W_S X)`` are generic when ``d_in >= m``, so the rank equals the size of
+    a maximum matching of the activity pattern.  MP < 1 even when ``|S| >= m``.
+    """
+    ok = has_covering_matching(active)
+    return Verdict(int(ok), "covering matching " + ("exists" if ok else "does not exist"), "Q1")
+
+
+def relu_row_matchable(t) -> np.ndarray:
+    """One neuron's whole input row learnable, ``d_in = m``: match iff all
+    ``t_mu = (y*_mu - sum_{k != j} u_k relu(w_k x_mu)) / u_j > 0`` (derived Q2; the unique
+    solution is ``w_j = X^{-T} t``).  Vectorised over the leading axes of ``t``."""
+    return np.all(np.asarray(t) > 0, axis=-1)
+
+
+def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
+    """Exact match criterion when each of M = m neurons has one learnable input weight.
+
+    ``y_mu(theta) = sum_k u_k relu(Z0_k,mu + theta_k C_k,mu)`` must equal ``r_mu``.
+    derived: theta_k's breakpoints ``-Z0/C`` cut the line into m + 1 intervals; on each
+    product cell the activity pattern is constant and the system is linear, so a match
+    exists iff some cell's linear solution lies inside its cell.  Arrays: ``Z0, C``
+    (..., M, m), ``u`` (..., M), ``r`` (..., m); returns a bool array (...).
+    """
+    Z0, C, u, r = (np.asarray(a, dtype=float) for a in (Z0, C, u, r))
+    M, m = Z0.shape[-2:]
+    if M != m:
+        raise ValueError(f"need as many learnable neurons as samples, got M={M}, m={m}")
+    bps = np.sort(-Z0 / C, axis=-1)                                  # (..., M, m)
+    inf = np.full_like(bps[..., :1], np.inf)
+    edges = np.concatenate([-inf, bps, inf], axis=-1)                # (..., M, m+2)
+    mids = np.concatenate([bps[..., :1] - 1, 0.5 * (bps[..., 1:] + bps[..., :-1]),
+                           bps[..., -1:] + 1], axis=-1)              # (..., M, m+1)
+    found = np.zeros(Z0.shape[:-2], dtype=bool)
+    for cell in itertools.product(range(m + 1), repeat=M):
+        idx, rows = np.array(cell), np.arange(M)
+        lo, hi = edges[..., rows, idx], edges[..., rows, idx + 1]       # (..., M)
+        mid = mids[..., rows, idx]
+        act = (Z0 + mid[..., None] * C) > 0                          # (..., M, m)
+        G = np.swapaxes(u[..., :, None] * act * C, -1, -2)           # (..., m, M)
+        rhs = r - np.einsum("...k,...km->...m", u, act * Z0)
+        det = np.linalg.det(G)
+        okdet = np.abs(det) > 1e-12
+        Gs = np.where(okdet[..., None, None], G, np.eye(m))
+        theta = np.linalg.solve(Gs, rhs[..., None])[..., 0]
+        inside = np.all((theta >= lo) & (theta <= hi), axis=-1)
+        found |= okdet & inside
+    return found
+
+
+# --------------------------------------------------------------------------- registry
+def _symbols():
+    return sp.symbols("k' d_out q", positive=True, integer=True)
+
+
+@formula("allocation.equations",
+         source="derived (F0) for " + SOURCE + ": dimension of the rank-<=k' matrices "
+                "with row space in rowspace(X)",
+         statement="number of independent equations E(m) = k'(d_out + q - k'), q = min(m, d_in), "
+                   "k' = min(narrowest hidden width, q, d_out)",
+         params=[Param("widths", "ints", "comma list d_in,...,d_out of a linear network", low=1),
+                 Param("m", "int", "number of samples", low=1)],
+         symbolic=lambda: (lambda k, d, q: sp.Eq(sp.Symbol("E"), k * (d + q - k)))(*_symbols()))
+def _equations_formula(widths, m):
+    return sp.Integer(equations(widths, m))
+
+
+@formula("allocation.single_layer_fraction",
+         source="derived (F1/F2 counting) for " + SOURCE,
+         statement="exact fraction of M-subsets of one layer's entries that give MP = 1 "
+                   "(first layer with m >= d_in, or last layer)",
+         params=[Param("widths", "ints", "comma list d_in,...,d_out of a linear network", low=1),
+                 Param("m", "int", "number of samples", low=1),
+                 Param("layer", "int", "1-based layer index (1 or L)", low=1),
+                 Param("M", "int", "number of learnable entries", low=0)],
+         symbolic=lambda: sp.Eq(sp.Symbol("P"), sp.Sum(
+             sp.Product(sp.binomial(sp.Symbol("len"), sp.Indexed("c", sp.Symbol("i"))),
+                        (sp.Symbol("i"), 1, sp.Symbol("r"))),
+             (sp.Symbol("c"), sp.Symbol("need"), sp.Symbol("len")))
+             / sp.binomial(sp.Symbol("r") * sp.Symbol("len"), sp.Symbol("M"))))
+def _single_layer_fraction_formula(widths, m, layer, M):
+    f = single_layer_fraction(widths, m, layer, M)
+    return {"fraction": f"{f.numerator}/{f.denominator}",
+            "value": sp.Float(sp.Rational(f.numerator, f.denominator), 30)}
