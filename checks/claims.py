@@ -187,6 +187,7 @@ class Result:
 def _badness(z, threshold) -> float:
     if z is None or threshold in (None, 0):
         return 0.0
+    z = float(z)  # rows store non-finite z as text ("inf", "nan")
     return math.inf if math.isnan(z) else abs(z) / threshold
 
 

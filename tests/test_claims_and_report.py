@@ -121,3 +121,18 @@ def test_exact_points_with_infinite_control_z():
     r = C.run_claim(C.Claim("regions.test.exact", "regions", "test", "4 = 4", seed=1,
                             stochastic=False, measure=measure))
     assert r.verdict == "pass" and r.control["rejected"] and r.control["z"] == "-inf"
+
+
+def test_failing_exact_point_is_reported(tmp_path):
+    """An exact point that fails has z = ±inf; the report must still be written and name it."""
+
+    def measure(ctx):
+        return C.Measurement([C.Point("count", 4.0, 5.0, tol=0.0, control=5.0),
+                              C.Point("other", 1.0, 1.0, tol=0.0)])
+
+    r = C.run_claim(C.Claim("regions.test.exact-fail", "regions", "test", "4 = 5", seed=1,
+                            stochastic=False, measure=measure))
+    assert r.verdict == "fail"
+    write_report([r], tmp_path)
+    entry = json.loads((tmp_path / "results.json").read_text())["claims"][0]
+    assert entry["z"] == "inf" and entry["estimate"] == 5.0

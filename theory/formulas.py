@@ -58,8 +58,8 @@ def check_real(name: str, value: Any, low=None, high=None, *, low_open=False, hi
     lo_ok = low is None or (x > low if low_open else x >= low)
     hi_ok = high is None or (x < high if high_open else x <= high)
     if not (lo_ok and hi_ok):
-        lb = "(" if low_open else "["
-        rb = ")" if high_open else "]"
+        lb = "(" if low_open or low is None else "["
+        rb = ")" if high_open or high is None else "]"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ValueError(f"{name} must lie in {lb}{lo}, {hi}{rb}, got {value!r}")
