@@ -1,0 +1,503 @@
+"""Linear regions of 1-D ReLU networks: the triangle construction and an exact counter.
+
+Milkert, Hyde & Laine (arXiv 2311.18022) build a width-4 ReLU network of depth d whose
+output on [0, 1] is ``y = c0 + c * (K + sign_in*x + sign*F_d(x))`` with
+
+    F_d(x) = sum_{i<d} s_i W_i(x),   W_i = T_{a_i} o ... o T_{a_0},
+    T_a(y) = ReLU(y)/a - ReLU(y - a)/(a(1 - a))          (the tent with peak a),
+
+and which has exactly 2^d activation regions for every a in (0,1)^d and s > 0.  The
+hidden layers are [sum, t1, t2, bias]; only the t2 neurons switch on (0, 1).  The
+layer matrices are those of the paper's Sec. 3 as recorded in the project's notes
+(first and output layers, and the offset ``K = sum_j s_j`` that keeps the "sum"
+neuron positive for ``sign = -1``, are derived: the sum neuron then never switches).
+
+Floats miscount regions of this construction (pieces of length a_0 a_1 ... a_{d-1});
+:func:`count_regions` therefore works in exact rationals: every float weight is
+converted exactly with ``Fraction(float)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+DTYPE = torch.float64
+
+
+# --------------------------------------------------------------------------- checks
+def _check_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    return int(depth)
+
+
+def _check_peaks(peaks, n: int | None = None, name: str = "peaks") -> list:
+    peaks = list(peaks)
+    if n is not None and len(peaks) != n:
+        raise ValueError(f"{name} must have {n} entries, got {len(peaks)}")
+    for a in peaks:
+        if not (0 < a < 1):
+            raise ValueError(f"{name} must lie in the open interval (0, 1), got {a}")
+    return peaks
+
+
+def _check_scales(scales, n: int | None = None, name: str = "scales") -> list:
+    scales = list(scales)
+    if n is not None and len(scales) != n:
+        raise ValueError(f"{name} must have {n} entries, got {len(scales)}")
+    for s in scales:
+        if not (s > 0) or (isinstance(s, float) and not math.isfinite(s)):
+            raise ValueError(f"{name} must be finite and > 0, got {s}")
+    return scales
+
+
+def _check_sign(name: str, value, allowed) -> int:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- construction
+def law_scales(peaks: Sequence, s0, depth: int) -> list:
+    """Scales tied by the differentiability law s_{i+1} = s_i (1 - a_{i+1}) a_{i+2}.
+
+    Source: Milkert et al., Thm 3.1 (as reported); needs peaks a_0..a_depth.
+    Works for Fractions, floats and torch scalars alike.
+    """
+    s = [s0]
+    for i in range(depth - 1):
+        s.append(s[-1] * (1 - peaks[i + 1]) * peaks[i + 2])
+    return s
+
+
+def triangle_layers(peaks: Sequence, scales: Sequence, *, sign: int = 1, sign_in: int = 0,
+                    base=1, offset=0, out_weight=1, out_bias=0) -> list[tuple[list, list]]:
+    """The width-4 network as ``[(W, b), ...]`` nested lists of the given scalars.
+
+    ``d = len(scales)`` hidden layers, neurons [sum, t1, t2, bias]; peaks a_0..a_{d-1}
+    are used (extra entries are ignored).  Output ``out_weight*(offset + sign_in*x +
+    sign*F_d(x)) + out_bias``.  Source: Milkert et al. Sec. 3 matrix; the first and
+    last layers derived so that t1 = s_{k-1} W_{k-1}, t2 = s_{k-1} ReLU(W_{k-1} - a_k),
+    bias = s_{k-1} and sum = offset + sign_in x + sign sum_{j<=k-2} s_j W_j.
+    """
+    d = len(scales)
+    s = [base] + list(scales)          # s[k+1] = s_k, s[0] = s_{-1} = base
+    a = list(peaks)
+    layers = [([[sign_in], [base], [base], [0]], [offset, 0, -base * a[0], base])]
+    for k in range(1, d):
+        S, A = s[k] / s[k - 1], a[k - 1]
+        p, q = S / A, S / (A * (1 - A))
+        W = [[1, sign * p, -sign * q, 0], [0, p, -q, 0], [0, p, -q, -S * a[k]], [0, 0, 0, S]]
+        layers.append((W, [0, 0, 0, 0]))
+    S, A = s[d] / s[d - 1], a[d - 1]
+    p, q = S / A, S / (A * (1 - A))
+    layers.append(([[out_weight, out_weight * sign * p, -out_weight * sign * q, 0]], [out_bias]))
+    return layers
+
+
+def exact_triangle_layers(peaks, scales, **kw) -> list:
+    """:func:`triangle_layers` with every parameter converted exactly to a Fraction."""
+    fr = lambda v: v if isinstance(v, Fraction) else Fraction(v)
+    kw = {k: fr(v) if k in ("base", "offset", "out_weight", "out_bias") else v for k, v in kw.items()}
+    return triangle_layers([fr(a) for a in peaks], [fr(s) for s in scales], **kw)
+
+
+class TriangleNet(nn.Module):
+    """A batch of ``batch`` triangle-parameterised networks of depth ``depth``.
+
+    Free parameters: peaks a = sigmoid(raw) in (0, 1), scales s = exp(raw) > 0 (with
+    ``law=True`` only s_0 is free and a has depth+1 entries), and the output affine
+    map (out_weight, out_bias).  ``layers(m)`` exposes member m's ordinary weight
+    matrices; ``to_mlp_params()`` gives them as a plain batched MLP for raw training.
+    Default: ``sign=-1, sign_in=1`` (convex output x - F_d, offset K = sum_j s_j).
+    """
+
+    def __init__(self, depth: int, *, batch: int = 1, law: bool = True, sign: int = -1,
+                 sign_in: int = 1, peaks=None, s0=None, scales=None,
+                 peak_range=(0.25, 0.75), generator: torch.Generator | None = None):
+        super().__init__()
+        self.depth = _check_depth(depth)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        self.law, self.sign = bool(law), _check_sign("sign", sign, (-1, 1))
+        self.sign_in = _check_sign("sign_in", sign_in, (0, 1))
+        n_peaks = depth + 1 if law else depth
+        if peaks is None:
+            lo, hi = peak_range
+            if not (0 < lo < hi < 1):
+                raise ValueError(f"peak_range must satisfy 0 < lo < hi < 1, got {peak_range!r}")
+            peaks = lo + (hi - lo) * torch.rand(batch, n_peaks, generator=generator, dtype=DTYPE)
+        else:
+            peaks = torch.as_tensor(np.asarray(peaks, dtype=float), dtype=DTYPE).reshape(-1, n_peaks)
+            _check_peaks(peaks.flatten().tolist())
+            peaks = peaks.expand(batch, n_peaks).clone()
+        self.raw_peaks = nn.Parameter(torch.logit(peaks))
+        if law:
+            s0 = peaks[:, 0] * peaks[:, 1] if s0 is None else torch.full((batch,), float(s0), dtype=DTYPE)
+            _check_scales(s0.tolist(), name="s0")
+            self.raw_scales = nn.Parameter(torch.log(s0)[:, None])
+        else:
+            if scales is None:
+                scales = torch.stack(law_scales(list((torch.cat([peaks, torch.full_like(peaks[:, :1], .5)], 1)).T),
+                                                peaks[:, 0] * peaks[:, 1], depth), 1)
+            else:
+                scales = torch.as_tensor(np.asarray(scales, dtype=float), dtype=DTYPE).reshape(-1, depth)
+                _check_scales(scales.flatten().tolist())
+                scales = scales.expand(batch, depth).clone()
+            self.raw_scales = nn.Parameter(torch.log(scales))
+        self.out_weight = nn.Parameter(torch.ones(batch, dtype=DTYPE))
+        self.out_bias = nn.Parameter(torch.zeros(batch, dtype=DTYPE))
+
+    def peaks(self) -> torch.Tensor:
+        return torch.sigmoid(self.raw_peaks)
+
+    def scales(self) -> torch.Tensor:
+        if not self.law:
+            return torch.exp(self.raw_scales)
+        a = self.peaks()
+        return torch.stack(law_scales(list(a.T), torch.exp(self.raw_scales[:, 0]), self.depth), 1)
+
+    def offset(self, scales: torch.Tensor) -> torch.Tensor:
+        return scales.sum(1) if self.sign < 0 else torch.zeros_like(scales[:, 0])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """offset + sign_in*x + sign*F_d(x), shape (batch, len(x)), by tent composition."""
+        x = torch.as_tensor(x, dtype=DTYPE).reshape(1, -1)
+        a, s = self.peaks(), self.scales()
+        w, total = x.expand(a.shape[0], -1), 0
+        for i in range(self.depth):
+            ai = a[:, i:i + 1]
+            w = torch.relu(w) / ai - torch.relu(w - ai) / (ai * (1 - ai))
+            total = total + s[:, i:i + 1] * w
+        return self.offset(s)[:, None] + self.sign_in * x + self.sign * total
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_weight[:, None] * self.features(x) + self.out_bias[:, None]
+
+    def _layer_args(self, member: int) -> tuple[list, list, dict]:
+        a, s = self.peaks()[member], self.scales()[member]
+        kw = dict(sign=self.sign, sign_in=self.sign_in, offset=self.offset(s[None])[0],
+                  out_weight=self.out_weight[member], out_bias=self.out_bias[member])
+        return list(a), list(s), kw
+
+    def layers(self, member: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Member ``member``'s ordinary weights [(W, b), ...] as float64 tensors (differentiable)."""
+        a, s, kw = self._layer_args(member)
+        return [(_stack(W), _stack(b)) for W, b in triangle_layers(a, s, **kw)]
+
+    def exact_layers(self, member: int = 0) -> list:
+        """The same network built exactly (Fractions) from the stored float64 parameters."""
+        with torch.no_grad():
+            a, s, kw = self._layer_args(member)
+            fr = lambda t: Fraction(float(t))
+            kw = {k: (fr(v) if k in ("offset", "out_weight", "out_bias") else v) for k, v in kw.items()}
+            return triangle_layers([fr(v) for v in a], [fr(v) for v in s], **kw)
+
+    @torch.no_grad()
+    def fit_output_(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Least-squares (out_weight, out_bias) for each member, in place."""
+        f = self.features(x)
+        for m in range(f.shape[0]):
+            A = torch.stack([f[m], torch.ones_like(f[m])], 1)
+            sol = torch.linalg.lstsq(A, torch.as_tensor(y, dtype=DTYPE).reshape(-1, 1)).solution
+            self.out_weight[m], self.out_bias[m] = sol[0, 0], sol[1, 0]
+
+    @torch.no_grad()
+    def to_mlp_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """All members' weights stacked: [(W (batch,out,in), b (batch,out)), ...]."""
+        per = [self.layers(m) for m in range(self.raw_peaks.shape[0])]
+        return [(torch.stack([p[l][0] for p in per]), torch.stack([p[l][1] for p in per]))
+                for l in range(len(per[0]))]
+
+
+def _stack(rows) -> torch.Tensor:
+    if isinstance(rows, list):
+        return torch.stack([_stack(r) for r in rows])
+    return torch.as_tensor(rows, dtype=DTYPE)
+
+
+# --------------------------------------------------------------------------- plain batched MLPs
+def init_mlp(widths: Sequence[int], *, batch: int = 1, init: str = "default", bias_var: float = 0.1,
+             generator: torch.Generator | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``batch`` ReLU MLPs with widths d_0..d_{L+1} as [(W (batch,out,in), b (batch,out))].
+
+    init: "default" = PyTorch nn.Linear (W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)));
+    "he" = W ~ N(0, 2/fan_in), b ~ N(0, bias_var); "he-zero-bias" = W ~ N(0, 2/fan_in), b = 0.
+    """
+    if init not in ("default", "he", "he-zero-bias"):
+        raise ValueError(f"init must be one of default, he, he-zero-bias; got {init!r}")
+    widths = list(widths)
+    if len(widths) < 2 or any(isinstance(w, bool) or int(w) != w or w < 1 for w in widths):
+        raise ValueError(f"widths must be >= 2 integers >= 1, got {widths!r}")
+    if not bias_var >= 0:
+        raise ValueError(f"bias_var must be >= 0, got {bias_var!r}")
+    out = []
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        if init == "default":
+            bound = 1 / math.sqrt(n_in)
+            W = (2 * torch.rand(batch, n_out, n_in, generator=generator, dtype=DTYPE) - 1) * bound
+            b = (2 * torch.rand(batch, n_out, generator=generator, dtype=DTYPE) - 1) * bound
+        else:
+            W = torch.randn(batch, n_out, n_in, generator=generator, dtype=DTYPE) * math.sqrt(2 / n_in)
+            b = torch.randn(batch, n_out, generator=generator, dtype=DTYPE) * math.sqrt(bias_var)
+            if init == "he-zero-bias":
+                b = torch.zeros_like(b)
+        out.append((W, b))
+    return out
+
+
+def mlp_forward(params, x: torch.Tensor) -> torch.Tensor:
+    """Batched MLP output (batch, len(x)) for scalar inputs x; ReLU after all but the last layer."""
+    h = torch.as_tensor(x, dtype=DTYPE).reshape(1, 1, -1).expand(params[0][0].shape[0], 1, -1)
+    for i, (W, b) in enumerate(params):
+        h = torch.baddbmm(b[:, :, None], W, h)
+        if i < len(params) - 1:
+            h = torch.relu(h)
+    return h[:, 0, :]
+
+
+def member_layers(params, member: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(W[member], b[member]) for W, b in params]
+
+
+# --------------------------------------------------------------------------- exact counting
+@dataclass
+class RegionCount:
+    """Exact 1-D partition of [lo, hi] by a ReLU network.
+
+    ``region_breakpoints``: interior points where the activation pattern changes;
+    ``pieces``: maximal intervals with one affine output, as (left, right, slopes, intercepts)
+    with per-output tuples of Fractions; ``kinks``: the interior piece boundaries.
+    """
+
+    activation_regions: int
+    affine_pieces: int
+    region_breakpoints: list
+    pieces: list
+
+    @property
+    def kinks(self) -> list:
+        return [p[0] for p in self.pieces[1:]]
+
+    def value(self, x) -> tuple:
+        """The exact output at x (a Fraction inside [lo, hi])."""
+        x = Fraction(x)
+        for l, r, sl, ic in self.pieces:
+            if l <= x <= r:
+                return tuple(a * x + b for a, b in zip(sl, ic))
+        raise ValueError(f"x must lie in [{self.pieces[0][0]}, {self.pieces[-1][1]}], got {x}")
+
+
+def _frac(v) -> Fraction:
+    if isinstance(v, Fraction):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return Fraction(int(v))
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"network weights must be finite, got {v!r}")
+    return Fraction(f)
+
+
+def _as_exact_layers(net: Any) -> list[tuple[list[list[Fraction]], list[Fraction]]]:
+    """nn.Sequential of Linear/ReLU, or [(W, b), ...] of tensors / arrays / nested lists."""
+    if isinstance(net, nn.Module):
+        mods = [m for m in (net if isinstance(net, nn.Sequential) else [net])]
+        lin = [m for m in mods if isinstance(m, nn.Linear)]
+        kinds = ["L" if isinstance(m, nn.Linear) else "R" if isinstance(m, nn.ReLU) else "?" for m in mods]
+        if "?" in kinds or "".join(kinds) != "LR" * (len(lin) - 1) + "L":
+            raise ValueError("model must be an nn.Sequential alternating Linear and ReLU, ending with Linear")
+        net = [(m.weight.detach(), m.bias.detach() if m.bias is not None else torch.zeros(m.out_features))
+               for m in lin]
+    layers = []
+    for W, b in net:
+        W = W.tolist() if hasattr(W, "tolist") else W
+        b = b.tolist() if hasattr(b, "tolist") else b
+        layers.append(([[_frac(w) for w in row] for row in W], [_frac(v) for v in b]))
+    if not layers:
+        raise ValueError("network must have at least one layer")
+    if len(layers[0][0][0]) != 1:
+        raise ValueError(f"network input must be scalar (1 column), got {len(layers[0][0][0])}")
+    for (W, b), (W2, _) in zip(layers, layers[1:]):
+        if len(W2[0]) != len(W) or len(b) != len(W):
+            raise ValueError("layer shapes do not chain")
+    return layers
+
+
+_ZERO = Fraction(0)
+
+
+def count_regions(net: Any, lo=0, hi=1) -> RegionCount:
+    """Exact activation regions and affine pieces of a scalar-input ReLU MLP on [lo, hi].
+
+    ReLU follows every layer but the last.  Algorithm (project notes Sec. 3.1): carry
+    segments with exact affine hidden values A*x + B; split each at the interior roots
+    -B_j/A_j of the pre-activations; the sign on a sub-interval fixes the pattern.
+    """
+    lo, hi = _frac(lo), _frac(hi)
+    if not lo < hi:
+        raise ValueError(f"interval must satisfy lo < hi, got [{lo}, {hi}]")
+    layers = _as_exact_layers(net)
+    segs = [(lo, hi, [Fraction(1)], [Fraction(0)])]
+    cuts_all = []
+    for li, (W, b) in enumerate(layers):
+        rows = [[(j, w) for j, w in enumerate(row) if w] for row in W]
+        last = li == len(layers) - 1
+        new = []
+        for l, r, A, B in segs:
+            zA, zB = [], []
+            for row, bj in zip(rows, b):
+                sa, sb = Fraction(0), bj
+                for j, w in row:
+                    if A[j]:
+                        sa += w * A[j]
+                    if B[j]:
+                        sb += w * B[j]
+                zA.append(sa)
+                zB.append(sb)
+            if last:
+                new.append((l, r, zA, zB))
+                continue
+            roots = [-bb / aa if aa else None for aa, bb in zip(zA, zB)]
+            cuts = sorted({t for t in roots if t is not None and l < t < r})
+            cuts_all += cuts
+            edges = [l, *cuts, r]
+            for x0, x1 in zip(edges[:-1], edges[1:]):
+                # sign on (x0, x1): no root inside, so compare the root with x0
+                on = [(bb > 0) if t is None else ((aa > 0) if t <= x0 else (aa < 0))
+                      for aa, bb, t in zip(zA, zB, roots)]
+                new.append((x0, x1, [v if o else _ZERO for v, o in zip(zA, on)],
+                            [v if o else _ZERO for v, o in zip(zB, on)]))
+        segs = new
+    pieces = []
+    for l, r, A, B in segs:
+        A, B = tuple(A), tuple(B)
+        if pieces and pieces[-1][2] == A and pieces[-1][3] == B:
+            pieces[-1] = (pieces[-1][0], r, A, B)
+        else:
+            pieces.append((l, r, A, B))
+    return RegionCount(len(segs), len(pieces), sorted(cuts_all), pieces)
+
+
+# --------------------------------------------------------------------------- network-free oracle
+def triangle_breakpoints_scaled(peaks: Sequence) -> tuple[list[int], int]:
+    """Nodes 0 = x_0 < ... < x_N = 1 of W_{d-1} as integers over a common denominator.
+
+    derived (notes Sec. 1.2): each piece of W_{i-1} is monotone onto [0,1]; W_i splits it
+    at p + a_i (q-p) when increasing, p + (1-a_i)(q-p) when decreasing, and the children
+    are [increasing, decreasing] - so pieces alternate, starting increasing.  O(2^d) ints.
+    """
+    xs, den = [0, 1], 1
+    for a in _check_peaks([Fraction(a) if not isinstance(a, float) else Fraction(a) for a in peaks]):
+        n, D = a.numerator, a.denominator
+        out = []
+        up, down = n, D - n
+        for k in range(len(xs) - 1):
+            p, q = xs[k], xs[k + 1]
+            out.append(p * D)
+            out.append(p * D + (up if k % 2 == 0 else down) * (q - p))
+        out.append(xs[-1] * D)
+        xs, den = out, den * D
+    return xs, den
+
+
+def triangle_breakpoints(peaks: Sequence) -> list[Fraction]:
+    """The 2^d - 1 interior breakpoints of W_{d-1} (= activation boundaries of the net), exact."""
+    xs, den = triangle_breakpoints_scaled(peaks)
+    return [Fraction(v, den) for v in xs[1:-1]]
+
+
+def triangle_region_count(peaks: Sequence) -> int:
+    """Number of regions from the oracle: distinct strictly increasing nodes in [0,1], minus 1."""
+    xs, _ = triangle_breakpoints_scaled(peaks)
+    if any(x1 <= x0 for x0, x1 in zip(xs[:-1], xs[1:])):
+        return len(set(xs)) - 1
+    return len(xs) - 1
+
+
+def triangle_breakpoint_births(peaks: Sequence) -> dict:
+    """Breakpoint p -> (level j where p is born as a peak of W_j, |W'_{j-1}(p)|), exact."""
+    pieces, births = [(Fraction(0), Fraction(1), True)], {}
+    for j, a in enumerate(_check_peaks([Fraction(a) for a in peaks])):
+        new = []
+        for p, q, inc in pieces:
+            m = p + (a if inc else 1 - a) * (q - p)
+            births[m] = (j, 1 / (q - p))
+            new += [(p, m, True), (m, q, False)]
+        pieces = new
+    return births
+
+
+# --------------------------------------------------------------------------- small reference nets
+def sawtooth_layers(k: int) -> list[tuple[list, list]]:
+    """Telgarsky's width-2 net for the k-fold tent m^k: T(y) = 2ReLU(y) - 4ReLU(y - 1/2)."""
+    k = _check_depth(k)
+    h = Fraction(1, 2)
+    layers = [([[1], [1]], [0, -h])]
+    layers += [([[2, -4], [2, -4]], [0, -h]) for _ in range(k - 1)]
+    return layers + [([[2, -4]], [0])]
+
+
+# --------------------------------------------------------------------------- fitting
+def train_adam(params: Sequence[torch.Tensor], loss_fn, steps: int, lr: float, every: int = 0,
+               callback=None) -> list[float]:
+    """Adam on ``loss_fn()``; ``callback(step)`` at step 0 and every ``every`` steps."""
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    for step in range(steps + 1):
+        if callback and every and step % every == 0:
+            callback(step)
+        if step == steps:
+            break
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def fit_last_layer_(params, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Least-squares output layer of a batched MLP, in place."""
+    with torch.no_grad():
+        h = torch.as_tensor(x, dtype=DTYPE).reshape(1, 1, -1).expand(params[0][0].shape[0], 1, -1)
+        for W, b in params[:-1]:
+            h = torch.relu(torch.baddbmm(b[:, :, None], W, h))
+        W, b = params[-1]
+        for m in range(h.shape[0]):
+            A = torch.cat([h[m].T, torch.ones(h.shape[2], 1, dtype=DTYPE)], 1)
+            sol = torch.linalg.lstsq(A, torch.as_tensor(y, dtype=DTYPE).reshape(-1, 1)).solution[:, 0]
+            W[m, 0], b[m, 0] = sol[:-1], sol[-1]
+
+
+def free_knot_fit(x: np.ndarray, y: np.ndarray, pieces: int, starts: Sequence[np.ndarray] = ()) -> tuple[float, np.ndarray]:
+    """Best continuous piecewise-linear least-squares fit with ``pieces`` pieces found (MSE, knots).
+
+    For fixed knots the fit is linear least squares on [1, x, ReLU(x - t_i)]; the knots are
+    optimised by L-BFGS from uniform knots and from each of ``starts``.  The result is an
+    upper estimate of the optimum, which bounds every ``pieces``-piece fit from below.
+    """
+    from scipy.optimize import minimize
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    lo, hi = x.min(), x.max()
+
+    def mse(t):
+        A = np.column_stack([np.ones_like(x), x, np.maximum(x[:, None] - np.sort(t)[None, :], 0)])
+        r = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+        return float(r @ r / len(x))
+
+    inits = [np.linspace(lo, hi, pieces + 1)[1:-1]] + [np.sort(np.asarray(s, float)) for s in starts]
+    best = (math.inf, inits[0])
+    for t0 in inits:
+        res = minimize(mse, t0, method="L-BFGS-B", bounds=[(lo, hi)] * len(t0))
+        for val, t in ((mse(t0), t0), (res.fun, res.x)):
+            if val < best[0]:
+                best = (float(val), np.sort(t))
+    return best

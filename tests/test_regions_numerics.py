@@ -1,0 +1,112 @@
+"""Unit tests of numerics/regions.py: the exact counter against brute force, the construction."""
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import numerics.regions as nr
+
+
+def _pattern(layers, x):
+    """Activation pattern and output at x, exactly, by direct evaluation."""
+    h, pat = [Fraction(x)], []
+    for i, (W, b) in enumerate(layers):
+        z = [sum((Fraction(w) * v for w, v in zip(row, h)), Fraction(bi)) for row, bi in zip(W, b)]
+        if i < len(layers) - 1:
+            pat.append(tuple(v > 0 for v in z))
+            h = [v if v > 0 else Fraction(0) for v in z]
+        else:
+            h = z
+    return tuple(pat), h
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10 ** 6), st.lists(st.integers(1, 4), min_size=1, max_size=3))
+def test_counter_matches_brute_force_on_integer_nets(seed, hidden):
+    rnd = random.Random(seed)
+    widths = [1, *hidden, 1]
+    layers = [([[rnd.randint(-3, 3) for _ in range(n_in)] for _ in range(n_out)], [rnd.randint(-3, 3) for _ in range(n_out)])
+              for n_in, n_out in zip(widths[:-1], widths[1:])]
+    rc = nr.count_regions(layers, -4, 4)
+    # patterns on a uniform grid merged with the reported breakpoints: every reported point must be a
+    # real pattern change and no change may appear elsewhere on the grid
+    grid = sorted({Fraction(k, 100) for k in range(-400, 401)} | set(rc.region_breakpoints))
+    pats = [_pattern(layers, (x0 + x1) / 2)[0] for x0, x1 in zip(grid[:-1], grid[1:])]
+    changes = sum(p != q for p, q in zip(pats[:-1], pats[1:]))
+    assert rc.activation_regions == 1 + changes
+    for l, r, sl, ic in rc.pieces:   # the pieces reproduce the network exactly
+        for t in (l, r, (l + r) / 2):
+            assert _pattern(layers, t)[1][0] == sl[0] * t + ic[0]
+
+
+def test_generator_matches_network_and_float_network_output():
+    rnd = random.Random(3)
+    for d in range(1, 8):
+        a = [Fraction(rnd.randint(10, 90), 100) for _ in range(d)]
+        s = [Fraction(rnd.randint(1, 100), 100) for _ in range(d)]
+        rc = nr.count_regions(nr.exact_triangle_layers(a, s))
+        assert rc.region_breakpoints == nr.triangle_breakpoints(a)
+        assert rc.activation_regions == nr.triangle_region_count(a) == 2 ** d
+
+
+def test_triangle_forward_equals_matrix_network():
+    g = torch.Generator().manual_seed(0)
+    for law in (True, False):
+        net = nr.TriangleNet(6, batch=3, law=law, generator=g)
+        x = torch.rand(200, generator=g, dtype=nr.DTYPE)
+        params = net.to_mlp_params()
+        assert torch.allclose(net(x), nr.mlp_forward(params, x), atol=1e-12)
+        exact = nr.count_regions(net.exact_layers(1))
+        assert exact.activation_regions == 64
+        xs = [Fraction(float(t)) for t in x[:20]]
+        assert np.allclose([float(exact.value(t)[0]) for t in xs], net(x[:20])[1].detach().numpy(), atol=1e-12)
+
+
+def test_law_scales_match_between_module_and_function():
+    net = nr.TriangleNet(4, law=True, peaks=[0.3, 0.4, 0.5, 0.6, 0.7], s0=0.1)
+    expect = nr.law_scales([0.3, 0.4, 0.5, 0.6, 0.7], 0.1, 4)
+    assert np.allclose(net.scales()[0].detach().numpy(), expect)
+
+
+def test_default_init_bounds_and_zero_bias():
+    g = torch.Generator().manual_seed(1)
+    (W, b), _ = nr.init_mlp([1, 4, 1], batch=50, generator=g)
+    assert W.abs().max() <= 1 and b.abs().max() <= 1
+    P = nr.init_mlp([1, 3, 3, 1], batch=5, init="he-zero-bias", generator=g)
+    assert all(nr.count_regions(nr.member_layers(P, m)).activation_regions == 1 for m in range(5))
+
+
+def test_sawtooth_and_torch_module_inputs():
+    assert nr.count_regions(nr.sawtooth_layers(4)).affine_pieces == 16
+    m = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)).double()
+    with torch.no_grad():
+        m[0].weight[:] = torch.tensor([[1.0], [1.0]]); m[0].bias[:] = torch.tensor([-0.25, -0.5])
+        m[2].weight[:] = torch.tensor([[1.0, -1.0]]); m[2].bias.zero_()
+    rc = nr.count_regions(m)
+    assert rc.region_breakpoints == [Fraction(1, 4), Fraction(1, 2)] and rc.affine_pieces == 3
+
+
+def test_free_knot_fit_recovers_piecewise_linear_target():
+    x = np.linspace(0, 1, 200)
+    y = np.abs(x - 0.3)
+    mse, knots = nr.free_knot_fit(x, y, 2)
+    assert mse < 1e-9 and abs(knots[0] - 0.3) < 1e-3
+
+
+@pytest.mark.parametrize("call", [
+    lambda: nr.TriangleNet(0),
+    lambda: nr.TriangleNet(2, law=False, peaks=[0.5, 1.5]),
+    lambda: nr.TriangleNet(2, law=False, peaks=[0.5, 0.5], scales=[1, -1]),
+    lambda: nr.triangle_breakpoints([Fraction(1, 2), 1]),
+    lambda: nr.count_regions([([[1.0, 2.0]], [0.0])]),
+    lambda: nr.count_regions(nr.sawtooth_layers(2), 1, 0),
+    lambda: nr.count_regions([([[float("nan")]], [0.0])]),
+    lambda: nr.init_mlp([1, 0, 1]),
+    lambda: nr.init_mlp([1, 2, 1], init="xavier"),
+])
+def test_bad_input_raises_value_error(call):
+    with pytest.raises(ValueError):
+        call()

@@ -1,0 +1,270 @@
+"""Linear regions: the triangle construction of Milkert, Hyde & Laine (arXiv 2311.18022), exact.
+
+Tent map T_a(y) = y/a on [0, a], 1 - (y - a)/(1 - a) on [a, 1]; compositions
+W_i = T_{a_i} o ... o T_{a_0}; output F_d = sum_{i<d} s_i W_i.  Encoded here: the 2^d
+count, the differentiability law and its consequences (exact kinks, slope at 0),
+Telgarsky's sawtooth, Yarotsky's x^2 errors, and the region counts of default
+initialisations (one hidden layer exactly; zero-bias He nets; Hanin-Rolnick scaling).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import sympy as sp
+
+from theory.formulas import Param, check_int, check_real, formula
+
+x, y = sp.symbols("x y", real=True)
+a_sym, d_sym, n_sym, k_sym = sp.symbols("a d n k", positive=True)
+
+
+def _peaks(peaks: Sequence, n: int | None = None, name: str = "peaks") -> list:
+    vals = [check_real(name, a, 0, 1, low_open=True, high_open=True) for a in peaks]
+    if n is not None and len(vals) < n:
+        raise ValueError(f"{name} must have at least {n} entries, got {len(vals)}")
+    return vals
+
+
+# --------------------------------------------------------------------------- tent maps
+def tent_map(a) -> sp.Piecewise:
+    """T_a(y) on [0, 1]: y/a for y <= a, 1 - (y - a)/(1 - a) for y >= a (Milkert et al. Sec. 3)."""
+    a = check_real("a", a, 0, 1, low_open=True, high_open=True)
+    return sp.Piecewise((y / a, y <= a), (1 - (y - a) / (1 - a), True))
+
+
+def tent_relu_form(a) -> sp.Expr:
+    """T_a(y) = ReLU(y)/a - ReLU(y - a)/(a(1 - a)) on [0, 1] (derived: 1/a + 1/(1-a) = 1/(a - a^2))."""
+    a = check_real("a", a, 0, 1, low_open=True, high_open=True)
+    relu = lambda t: sp.Max(t, 0)
+    return relu(y) / a - relu(y - a) / (a * (1 - a))
+
+
+def composition_value(peaks: Sequence, point) -> sp.Rational:
+    """W_{d-1}(point) = T_{a_{d-1}}(...T_{a_0}(point)), exactly."""
+    v = check_real("point", point, 0, 1)
+    for a in _peaks(peaks):
+        v = v / a if v <= a else 1 - (v - a) / (1 - a)
+    return v
+
+
+def region_count(depth) -> sp.Integer:
+    """Activation regions (and, under the law, affine pieces) of the depth-d triangle net: 2^d.
+
+    derived (notes Sec. 1.4): only the t2 neurons switch on (0,1); layer k+1 switches at
+    the 2^k points W_{k-1}^{-1}(a_k), so 1 + 2 + ... + 2^{d-1} = 2^d - 1 boundaries.
+    """
+    d = check_int("depth", depth, 1)
+    return sp.Integer(2) ** d
+
+
+def max_regions_1d(widths: Sequence[int]) -> sp.Integer:
+    """Upper bound prod_l (n_l + 1) on pieces of a 1-D-input ReLU net (Serra et al. 2018, n_0 = 1)."""
+    ws = [check_int("widths", w, 1) for w in widths]
+    return sp.Mul(*[sp.Integer(w + 1) for w in ws])
+
+
+# --------------------------------------------------------------------------- the law
+def law_scales(peaks: Sequence, s0, depth) -> list[sp.Rational]:
+    """s_{i+1} = s_i (1 - a_{i+1}) a_{i+2}, i = 0..d-2 (Milkert et al. Thm 3.1; needs a_0..a_d)."""
+    d = check_int("depth", depth, 1)
+    a = _peaks(peaks, d + 1)
+    s = [check_real("s0", s0, 0, low_open=True)]
+    for i in range(d - 1):
+        s.append(s[-1] * (1 - a[i + 1]) * a[i + 2])
+    return s
+
+
+def law_kink(peaks: Sequence, s0, depth, level, slope) -> sp.Rational:
+    """Kink of F_d under the law at a breakpoint born at level j with |W'_{j-1}(p)| = m_p.
+
+    Delta F_d'(p) = -m_p s_j / (a_j (1 - a_j)) * prod_{l=j+2}^{d} (1 - a_l)   (< 0: F_d concave).
+    derived (notes Sec. 1.5(c)): the born term jumps by -m_p/(a_j(1-a_j)), the valley terms
+    W_{j+k} by +m_p/(a_j(1-a_j)(1-a_{j+1})a_{j+2}...a_{j+k}); the law telescopes the sum.
+    """
+    d = check_int("depth", depth, 1)
+    j = check_int("level", level, 0, d - 1)
+    m = check_real("slope", slope, 0, low_open=True)
+    a = _peaks(peaks, d + 1)
+    s = law_scales(a, s0, d)
+    tail = sp.Mul(*[1 - a[l] for l in range(j + 2, d + 1)])
+    return -m * s[j] / (a[j] * (1 - a[j])) * tail
+
+
+def slope_at_zero(peaks: Sequence, scales: Sequence) -> sp.Rational:
+    """F_d'(0+) = sum_{i<d} s_i / (a_0 ... a_i)  (derived: W_i = x/(a_0...a_i) near 0)."""
+    s = [check_real("scales", v, 0, low_open=True) for v in scales]
+    a = _peaks(peaks, len(s))
+    out, prod = sp.Integer(0), sp.Integer(1)
+    for i, si in enumerate(s):
+        prod *= a[i]
+        out += si / prod
+    return out
+
+
+def law_slope_at_zero(peaks: Sequence, s0, depth) -> sp.Rational:
+    """Under the law F_d'(0+) = s_0/(a_0 a_1) (1 - prod_{k=1}^{d} (1 - a_k)) (derived: telescoping)."""
+    d = check_int("depth", depth, 1)
+    a = _peaks(peaks, d + 1)
+    s0 = check_real("s0", s0, 0, low_open=True)
+    return s0 / (a[0] * a[1]) * (1 - sp.Mul(*[1 - a[k] for k in range(1, d + 1)]))
+
+
+def degenerate_scales(peaks: Sequence, s0, tail: Sequence) -> list[sp.Rational]:
+    """Scales s > 0 for which the kink of F_d at x = a_0 cancels (so pieces = 2^d - 1).
+
+    derived: at p = a_0 (born at level 0, m_p = 1) term j jumps by -1/(a_0(1-a_0)) for j = 0,
+    +1/(a_0(1-a_0)(1-a_1)) for j = 1 and +1/(a_0(1-a_0)(1-a_1)a_2...a_j) for j >= 2.
+    Given s_0 and s_2.. = ``tail``, solve for s_1; ValueError if it is not > 0.
+    """
+    t = [check_real("tail", v, 0, low_open=True) for v in tail]
+    d = len(t) + 2
+    a = _peaks(peaks, d)
+    s0 = check_real("s0", s0, 0, low_open=True)
+    rest, prod = sp.Integer(0), 1 - a[1]
+    for j, sj in enumerate(t, start=2):
+        prod *= a[j]
+        rest += sj / prod
+    s1 = (1 - a[1]) * (s0 - rest)
+    if not s1 > 0:
+        raise ValueError("tail must be small enough that the cancelling s_1 is > 0")
+    return [s0, s1, *t]
+
+
+# --------------------------------------------------------------------------- sawtooth anchors
+def telgarsky_sawtooth(k, point) -> sp.Rational:
+    """m^k(x) = 1 - |2 frac(2^{k-1} x) - 1|: k-fold tent T_{1/2}, 2^k pieces, 2^{k-1} teeth (Telgarsky 2016)."""
+    k = check_int("k", k, 1)
+    v = check_real("point", point, 0, 1)
+    t = sp.Integer(2) ** (k - 1) * v
+    return 1 - abs(2 * (t - sp.floor(t)) - 1)
+
+
+def yarotsky_errors(depth) -> dict:
+    """x - F_d with a = 1/2, s_i = 4^{-(i+1)} interpolates x^2 at k/2^d (Yarotsky 2017, Prop. 2):
+    sup error 2^{-2d-2}, integral of the squared error 2^{-4d}/30 (derived: on a cell of width h the
+    error is (x-l)(r-x), max h^2/4, integral h^5/30)."""
+    d = check_int("depth", depth, 1)
+    return {"sup": sp.Integer(2) ** (-2 * d - 2), "l2sq": sp.Integer(2) ** (-4 * d) / 30}
+
+
+# --------------------------------------------------------------------------- default initialisation
+def one_layer_uniform_pieces(n) -> dict:
+    """Pieces on [0,1] of x -> v.ReLU(w x + b), w, b ~ U(-1,1) i.i.d. (PyTorch nn.Linear at fan_in = 1).
+
+    derived: the breakpoint -b/w lies in (0,1) iff sign(b) != sign(w) and |b| < |w|:
+    probability 1/2 * 1/2 = 1/4, independently per neuron; so pieces = 1 + Binomial(n, 1/4).
+    """
+    n = check_int("n", n, 1)
+    p = sp.Rational(1, 4)
+    return {"mean": 1 + n * p, "var": n * p * (1 - p)}
+
+
+def one_layer_gaussian_pieces(n, weight_var, bias_var) -> dict:
+    """Same with w ~ N(0, weight_var), b ~ N(0, bias_var): -b/w is Cauchy with scale
+    sqrt(bias_var/weight_var), so P(kink in (0,1)) = arctan(sqrt(weight_var/bias_var))/pi (derived)."""
+    n = check_int("n", n, 1)
+    vw = check_real("weight_var", weight_var, 0, low_open=True)
+    vb = check_real("bias_var", bias_var, 0, low_open=True)
+    p = sp.atan(sp.sqrt(vw / vb)) / sp.pi
+    return {"mean": 1 + n * p, "var": n * p * (1 - p)}
+
+
+def zero_bias_regions() -> sp.Integer:
+    """A bias-free ReLU net is positively homogeneous: every pre-activation is c*x on x > 0,
+    so it has exactly one activation region on (0, 1] at any weights (derived)."""
+    return sp.Integer(1)
+
+
+def hanin_rolnick_bound(neurons) -> sp.Integer:
+    """Mean regions along a line at initialisation grow like #neurons, not with depth
+    (Hanin & Rolnick 2019, arXiv 1901.09021); tested here as E[#regions on [0,1]] <= #neurons + 1,
+    the count on the whole line of one hidden layer (each neuron one kink)."""
+    return check_int("neurons", neurons, 1) + sp.Integer(1)
+
+
+# --------------------------------------------------------------------------- registry
+_SRC = "Milkert, Hyde & Laine (arXiv 2311.18022)"
+
+
+@formula("regions.triangle.count", source=f"{_SRC}, abstract; derived: 2^d - 1 switching points of the t2 neurons",
+         statement="the width-4 depth-d triangle network has exactly 2^d activation regions on [0,1]",
+         params=[Param("depth", "int", "number of hidden layers d", low=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("R"), 2 ** d_sym))
+def _count(depth):
+    return region_count(depth)
+
+
+@formula("regions.law.scales", source=f"{_SRC}, Thm 3.1 (differentiability law)",
+         statement="s_{i+1} = s_i (1 - a_{i+1}) a_{i+2}",
+         params=[Param("peaks", "reals", "a_0,...,a_d in (0,1)", low=0, high=1, low_open=True),
+                 Param("s0", "real", "first scale", low=0, low_open=True),
+                 Param("depth", "int", "d", low=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("s_{i+1}"),
+                                sp.Symbol("s_i") * (1 - sp.Symbol("a_{i+1}")) * sp.Symbol("a_{i+2}")))
+def _scales(peaks, s0, depth):
+    return {f"s{i}": v for i, v in enumerate(law_scales(peaks, s0, depth))}
+
+
+@formula("regions.law.kink", source="derived: telescoping of the kinks of s_j W_j under the law",
+         statement="kink of F_d at a breakpoint born at level j: -m s_j/(a_j(1-a_j)) prod_{l=j+2}^d (1-a_l)",
+         params=[Param("peaks", "reals", "a_0,...,a_d", low=0, high=1, low_open=True),
+                 Param("s0", "real", "first scale", low=0, low_open=True),
+                 Param("depth", "int", "d", low=1), Param("level", "int", "birth level j", low=0),
+                 Param("slope", "real", "|W'_{j-1}(p)|", low=0, low_open=True)],
+         symbolic=lambda: -sp.Symbol("m") * sp.Symbol("s_j") / (sp.Symbol("a_j") * (1 - sp.Symbol("a_j")))
+         * sp.Product(1 - sp.Indexed("a", sp.Symbol("l")), (sp.Symbol("l"), sp.Symbol("j") + 2, d_sym)))
+def _kink(peaks, s0, depth, level, slope):
+    return law_kink(peaks, s0, depth, level, slope)
+
+
+@formula("regions.law.slope-at-zero", source="derived: W_i = x/(a_0...a_i) near 0, telescoped by the law",
+         statement="F_d'(0+) = s_0/(a_0 a_1) (1 - prod_{k=1}^d (1 - a_k))",
+         params=[Param("peaks", "reals", "a_0,...,a_d", low=0, high=1, low_open=True),
+                 Param("s0", "real", "first scale", low=0, low_open=True), Param("depth", "int", "d", low=1)],
+         symbolic=lambda: sp.Symbol("s_0") / (sp.Symbol("a_0") * sp.Symbol("a_1"))
+         * (1 - sp.Product(1 - sp.Indexed("a", k_sym), (k_sym, 1, d_sym))))
+def _slope0(peaks, s0, depth):
+    return law_slope_at_zero(peaks, s0, depth)
+
+
+@formula("regions.telgarsky.sawtooth", source="Telgarsky 2016 (arXiv 1602.04485), sawtooth construction",
+         statement="m^k(x) = 1 - |2 frac(2^{k-1} x) - 1|, 2^k pieces",
+         params=[Param("k", "int", "number of tent compositions", low=1),
+                 Param("x", "real", "point in [0,1]", low=0, high=1)],
+         symbolic=lambda: 1 - sp.Abs(2 * sp.frac(2 ** (k_sym - 1) * x) - 1))
+def _saw(k, x):
+    return telgarsky_sawtooth(k, x)
+
+
+@formula("regions.yarotsky.errors", source="Yarotsky 2017 (Neural Networks 94), Prop. 2; derived constants",
+         statement="x^2 by 2^d uniform pieces: sup error 2^(-2d-2), squared L2 error 2^(-4d)/30",
+         params=[Param("depth", "int", "d", low=1)],
+         symbolic=lambda: {"sup": 2 ** (-2 * d_sym - 2), "l2sq": 2 ** (-4 * d_sym) / 30})
+def _yar(depth):
+    return yarotsky_errors(depth)
+
+
+@formula("regions.init.one-layer-uniform", source="derived: P(-b/w in (0,1)) = 1/4 for w, b ~ U(-1,1)",
+         statement="one hidden layer, PyTorch default init: pieces on [0,1] = 1 + Binomial(n, 1/4)",
+         params=[Param("n", "int", "hidden neurons", low=1)],
+         symbolic=lambda: {"mean": 1 + n_sym / 4, "var": 3 * n_sym / 16})
+def _uni(n):
+    return one_layer_uniform_pieces(n)
+
+
+@formula("regions.init.one-layer-gaussian", source="derived: -b/w is Cauchy(0, sigma_b/sigma_w)",
+         statement="one hidden layer, Gaussian init: E[pieces on [0,1]] = 1 + n arctan(sigma_w/sigma_b)/pi",
+         params=[Param("n", "int", "hidden neurons", low=1),
+                 Param("weight_var", "real", "sigma_w^2", low=0, low_open=True),
+                 Param("bias_var", "real", "sigma_b^2", low=0, low_open=True)],
+         symbolic=lambda: 1 + n_sym * sp.atan(sp.Symbol("sigma_w") / sp.Symbol("sigma_b")) / sp.pi)
+def _gau(n, weight_var, bias_var):
+    return one_layer_gaussian_pieces(n, weight_var, bias_var)
+
+
+@formula("regions.max-regions-1d", source="Serra, Tjandraatmadja & Ramalingam 2018 (ICML), Thm 1 at n_0 = 1",
+         statement="pieces of a scalar-input ReLU net <= prod_l (n_l + 1)",
+         params=[Param("widths", "ints", "hidden widths n_1,...,n_L", low=1)],
+         symbolic=lambda: sp.Product(sp.Indexed("n", sp.Symbol("l")) + 1, (sp.Symbol("l"), 1, sp.Symbol("L"))))
+def _maxr(widths):
+    return max_regions_1d(widths)
