@@ -1,0 +1,570 @@
+"""The neuron-symmetry group acting on real torch networks (float64), canonical forms,
+greedy epsilon-nets and training under the group.
+
+Functional equivalence (Shen, arXiv 2305.11417): permuting the hidden neurons of a layer
+-- rows of (A_{l-1}, b_{l-1}) and columns of A_l -- leaves the network function unchanged
+for any coordinatewise activation; ReLU also admits positive rescalings, odd activations
+(tanh) sign flips.  The same holds for conv channels (with BatchNorm), residual blocks
+and the residual stream, and attention heads.
+
+An MLP is a list ``[(W_0, b_0), ..., (W_L, b_L)]`` with ``W_l`` of shape (d_{l+1}, d_l).
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+DTYPE = torch.float64
+_ACT = {"relu": torch.relu, "tanh": torch.tanh}
+
+
+# --------------------------------------------------------------------------- validation
+def _check_widths(widths) -> list[int]:
+    ws = [int(w) for w in widths]
+    if len(ws) < 3 or any(w < 1 or w != v for w, v in zip(ws, widths)):
+        raise ValueError(f"widths must be >= 3 positive integers d_0,...,d_(L+1), got {widths!r}")
+    return ws
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in _ACT:
+        raise ValueError(f"activation must be one of {', '.join(_ACT)}, got {activation!r}")
+    return activation
+
+
+def _check_positive(name: str, value) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- MLPs
+def random_mlp(widths, B: float, generator: torch.Generator, batch: tuple = ()) -> list:
+    """Weights and biases i.i.d. uniform on [-B, B] (the box of the covering bounds).
+
+    ``batch`` prepends batch dimensions (many networks at once).
+    """
+    ws = _check_widths(widths)
+    B = _check_positive("B", B)
+    u = lambda *shape: (2 * torch.rand(*batch, *shape, generator=generator, dtype=DTYPE) - 1) * B  # noqa: E731
+    return [(u(ws[i + 1], ws[i]), u(ws[i + 1])) for i in range(len(ws) - 1)]
+
+
+def widths_of(params) -> list[int]:
+    return [params[0][0].shape[-1]] + [W.shape[-2] for W, _ in params]
+
+
+def mlp_forward(params, x: torch.Tensor, activation: str) -> torch.Tensor:
+    """f(x) for inputs ``x`` of shape (..., n, d_0); batched params broadcast over ``...``."""
+    act = _ACT[_check_activation(activation)]
+    h = x
+    for i, (W, b) in enumerate(params):
+        h = h @ W.transpose(-1, -2) + b.unsqueeze(-2)
+        if i < len(params) - 1:
+            h = act(h)
+    return h
+
+
+def mlp_module(params, activation: str) -> nn.Sequential:
+    """An ``nn.Sequential`` of ``nn.Linear`` and the activation holding ``params``."""
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh}[_check_activation(activation)]
+    layers = []
+    for i, (W, b) in enumerate(params):
+        lin = nn.Linear(W.shape[1], W.shape[0], dtype=DTYPE)
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            lin.bias.copy_(b)
+        layers += [lin] + ([act()] if i < len(params) - 1 else [])
+    return nn.Sequential(*layers)
+
+
+def module_params(model: nn.Sequential) -> list:
+    """The ``[(W, b), ...]`` list of an ``nn.Sequential`` MLP (detached copies)."""
+    return [(m.weight.detach().clone(), m.bias.detach().clone())
+            for m in model if isinstance(m, nn.Linear)]
+
+
+def transform_mlp(params, perms=None, scales=None) -> list:
+    """g . theta: hidden layer l (1..L) gets neuron permutation ``perms[l-1]`` and per-neuron
+    factors ``scales[l-1]`` (positive: ReLU rescaling; +-1: tanh sign flips).
+
+    New neuron i is old neuron perm[i] with incoming row and bias times c_i and outgoing
+    column divided by c_i.  For c = +-1 and permutations no arithmetic rounding occurs.
+    """
+    out = [(W.clone(), b.clone()) for W, b in params]
+    for l in range(1, len(params)):
+        n = out[l - 1][1].shape[-1]
+        p = torch.arange(n) if perms is None or perms[l - 1] is None else perms[l - 1]
+        c = None if scales is None else scales[l - 1]
+        Win, bin_ = out[l - 1][0][..., p, :], out[l - 1][1][..., p]
+        Wout = out[l][0][..., :, p]
+        if c is not None:
+            Win, bin_, Wout = Win * c.unsqueeze(-1), bin_ * c, Wout / c.unsqueeze(-2)
+        out[l - 1] = (Win, bin_)
+        out[l] = (Wout, out[l][1])
+    return out
+
+
+def random_group_element(widths, activation: str, generator: torch.Generator):
+    """A uniformly random element of S_{d_1} x ... x S_{d_L} (times sign flips for tanh)."""
+    hid = _check_widths(widths)[1:-1]
+    perms = [torch.randperm(d, generator=generator) for d in hid]
+    signs = None
+    if _check_activation(activation) == "tanh":
+        signs = [2.0 * torch.randint(0, 2, (d,), generator=generator).to(DTYPE) - 1 for d in hid]
+    return perms, signs
+
+
+def canonical_mlp(params, activation: str, fix_signs: bool | None = None) -> list:
+    """The orbit representative: for tanh first make every hidden bias >= 0 (sign flip),
+    then order each hidden layer's neurons by decreasing bias.
+
+    Layers are independent: permuting or flipping layer l never changes another layer's
+    biases.  Only indexing and sign changes happen, so canonical(g.theta) == canonical(theta)
+    bit for bit at generic theta (distinct biases, none zero).  ``fix_signs=False`` skips the
+    sign step (a permutation-only form; used as a control for tanh).
+    """
+    fix = (_check_activation(activation) == "tanh") if fix_signs is None else fix_signs
+    out = [(W.clone(), b.clone()) for W, b in params]
+    for l in range(1, len(params)):
+        if fix:
+            s = torch.where(out[l - 1][1] < 0, -1.0, 1.0).to(DTYPE)
+            out = _transform_one(out, l, scale=s)
+        order = torch.argsort(out[l - 1][1], dim=-1, descending=True, stable=True)
+        out = _transform_one(out, l, perm=order)
+    return out
+
+
+def _transform_one(params, l, perm=None, scale=None):
+    perms = [None] * len(params)
+    scales = None
+    if perm is not None:
+        perms[l - 1] = perm
+    if scale is not None:
+        scales = [None] * len(params)
+        scales[l - 1] = scale
+    return transform_mlp(params, perms, scales)
+
+
+def is_canonical(params, activation: str) -> torch.Tensor:
+    """Whether each (batched) network is already canonical: biases strictly decreasing per
+    hidden layer, and >= 0 for tanh."""
+    tanh = _check_activation(activation) == "tanh"
+    ok = None
+    for W, b in params[:-1]:
+        good = (b[..., :-1] > b[..., 1:]).all(-1)
+        if tanh:
+            good &= (b >= 0).all(-1)
+        ok = good if ok is None else ok & good
+    return ok
+
+
+def flatten(params) -> torch.Tensor:
+    """All weights then biases, layer by layer, as one vector (last dim)."""
+    return torch.cat([t.flatten(start_dim=t.dim() - (2 if j == 0 else 1))
+                      for W, b in params for j, t in enumerate((W, b))], dim=-1)
+
+
+def unflatten(vec: torch.Tensor, widths) -> list:
+    ws = _check_widths(widths)
+    out, k = [], 0
+    for i in range(len(ws) - 1):
+        nW, nb = ws[i + 1] * ws[i], ws[i + 1]
+        W = vec[..., k:k + nW].reshape(*vec.shape[:-1], ws[i + 1], ws[i])
+        b = vec[..., k + nW:k + nW + nb]
+        out.append((W, b))
+        k += nW + nb
+    return out
+
+
+def orbit_size(params, activation: str = "relu") -> int:
+    """Number of distinct parameter vectors g.theta over the whole finite group (brute force)."""
+    ws = widths_of(params)
+    hid = ws[1:-1]
+    tanh = _check_activation(activation) == "tanh"
+    layer_elems = []
+    for d in hid:
+        perms = [torch.tensor(p) for p in itertools.permutations(range(d))]
+        signs = ([torch.tensor(s, dtype=DTYPE) for s in itertools.product((1.0, -1.0), repeat=d)]
+                 if tanh else [None])
+        layer_elems.append([(p, s) for p in perms for s in signs])
+    seen = set()
+    for elem in itertools.product(*layer_elems):
+        perms = [p for p, _ in elem]
+        scales = [s for _, s in elem] if tanh else None
+        seen.add(flatten(transform_mlp(params, perms, scales)).numpy().tobytes())
+    return len(seen)
+
+
+def relative_change(y: torch.Tensor, y2: torch.Tensor) -> float:
+    """max |y - y2| / max |y|."""
+    return float((y - y2).abs().max() / y.abs().max())
+
+
+# --------------------------------------------------------------------------- CNN
+class SmallCNN(nn.Module):
+    """conv-BN-ReLU x 2, average pooling to 2x2, flatten, linear read-out."""
+
+    def __init__(self, channels=(3, 6, 5), n_out=4, kernel=3):
+        super().__init__()
+        c0, c1, c2 = channels
+        self.conv1 = nn.Conv2d(c0, c1, kernel, padding=1, dtype=DTYPE)
+        self.bn1 = nn.BatchNorm2d(c1, dtype=DTYPE)
+        self.conv2 = nn.Conv2d(c1, c2, kernel, padding=1, dtype=DTYPE)
+        self.bn2 = nn.BatchNorm2d(c2, dtype=DTYPE)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(c2 * 4, n_out, dtype=DTYPE)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+def randomise_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Random affine parameters and running statistics for every BatchNorm (eval mode)."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(n, generator=generator, dtype=DTYPE) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=generator, dtype=DTYPE))
+                m.running_mean.copy_(torch.randn(n, generator=generator, dtype=DTYPE))
+                m.running_var.copy_(torch.rand(n, generator=generator, dtype=DTYPE) + 0.5)
+    return model.eval()
+
+
+def _permute_bn(bn: nn.BatchNorm2d, p):
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        t = getattr(bn, name)
+        t.data = t.data[p].clone()
+
+
+def permute_cnn(model: SmallCNN, p1, p2) -> SmallCNN:
+    """Permute conv1's output channels by ``p1`` and conv2's by ``p2``: filters, biases,
+    BatchNorm parameters and statistics, the next conv's input slices, and the read-out's
+    column blocks (one block of 4 pooled positions per channel, flatten order C,H,W)."""
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        m.conv1.weight.data = m.conv1.weight.data[p1].clone()
+        m.conv1.bias.data = m.conv1.bias.data[p1].clone()
+        _permute_bn(m.bn1, p1)
+        m.conv2.weight.data = m.conv2.weight.data[p2][:, p1].clone()
+        m.conv2.bias.data = m.conv2.bias.data[p2].clone()
+        _permute_bn(m.bn2, p2)
+        cols = (p2.unsqueeze(1) * 4 + torch.arange(4)).flatten()
+        m.fc.weight.data = m.fc.weight.data[:, cols].clone()
+    return m
+
+
+# --------------------------------------------------------------------------- residual MLP
+class ResidualMLP(nn.Module):
+    """embed -> blocks x <- x + V act(U LN(x)) -> read-out (pre-LayerNorm residual MLP)."""
+
+    def __init__(self, d_in=3, stream=6, hidden=(5, 4), d_out=2, activation="tanh"):
+        super().__init__()
+        self.act = _ACT[_check_activation(activation)]
+        self.embed = nn.Linear(d_in, stream, dtype=DTYPE)
+        self.norms = nn.ModuleList(nn.LayerNorm(stream, dtype=DTYPE) for _ in hidden)
+        self.U = nn.ModuleList(nn.Linear(stream, h, dtype=DTYPE) for h in hidden)
+        self.V = nn.ModuleList(nn.Linear(h, stream, dtype=DTYPE) for h in hidden)
+        self.readout = nn.Linear(stream, d_out, dtype=DTYPE)
+
+    def forward(self, x):
+        x = self.embed(x)
+        for ln, U, V in zip(self.norms, self.U, self.V):
+            x = x + V(self.act(U(ln(x))))
+        return self.readout(x)
+
+
+def permute_residual(model: ResidualMLP, block_perms=None, stream_perm=None) -> ResidualMLP:
+    """Hidden-unit permutations inside blocks (rows of U, columns of V) and one residual-
+    stream permutation shared by the embedding, every LayerNorm, U's columns, V's rows and
+    the read-out's columns."""
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for b, p in enumerate(block_perms or []):
+            if p is not None:
+                m.U[b].weight.data = m.U[b].weight.data[p].clone()
+                m.U[b].bias.data = m.U[b].bias.data[p].clone()
+                m.V[b].weight.data = m.V[b].weight.data[:, p].clone()
+        if stream_perm is not None:
+            s = stream_perm
+            m.embed.weight.data = m.embed.weight.data[s].clone()
+            m.embed.bias.data = m.embed.bias.data[s].clone()
+            for ln, U, V in zip(m.norms, m.U, m.V):
+                ln.weight.data = ln.weight.data[s].clone()
+                ln.bias.data = ln.bias.data[s].clone()
+                U.weight.data = U.weight.data[:, s].clone()
+                V.weight.data = V.weight.data[s].clone()
+                V.bias.data = V.bias.data[s].clone()
+            m.readout.weight.data = m.readout.weight.data[:, s].clone()
+    return m
+
+
+def randomise_layernorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=generator, dtype=DTYPE) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=generator, dtype=DTYPE))
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- attention
+def make_attention(embed_dim: int, heads: int, generator: torch.Generator) -> nn.MultiheadAttention:
+    """``nn.MultiheadAttention`` (float64, batch_first) with random weights and biases."""
+    mha = nn.MultiheadAttention(embed_dim, heads, batch_first=True, dtype=DTYPE)
+    with torch.no_grad():
+        for p in mha.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=DTYPE) / math.sqrt(embed_dim))
+    return mha.eval()
+
+
+def attention_forward(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return mha(x, x, x, need_weights=False)[0]
+
+
+def _rows_qkv(E: int, H: int, head_perm, within=None, packing="qkv") -> torch.Tensor:
+    """Row index of ``in_proj_weight`` for each new row.
+
+    ``packing="qkv"`` is PyTorch's layout: [W_Q; W_K; W_V], each split into H head blocks.
+    ``packing="head"`` wrongly reads the 3E rows as H blocks of [q_h; k_h; v_h] (a control).
+    ``within``: optional (perm_qk, perm_v) lists of per-head coordinate permutations.
+    """
+    dh = E // H
+    rows = []
+    if packing == "head":
+        blocks = torch.arange(3 * E).reshape(H, 3 * dh)
+        return blocks[head_perm].flatten()
+    for part in range(3):
+        for h_new in range(H):
+            h_old = int(head_perm[h_new])
+            coords = torch.arange(dh)
+            if within is not None:
+                coords = within[0][h_old] if part < 2 else within[1][h_old]
+            rows.append(part * E + h_old * dh + coords)
+    return torch.cat(rows)
+
+
+def permute_attention(mha: nn.MultiheadAttention, head_perm, within=None,
+                      packing: str = "qkv") -> nn.MultiheadAttention:
+    """Permute heads (and, with ``within``, the query/key coordinates of each head jointly
+    and its value coordinates together with the matching columns of ``out_proj``)."""
+    E, H = mha.embed_dim, mha.num_heads
+    dh = E // H
+    rows = _rows_qkv(E, H, head_perm, within, packing)
+    cols = []
+    for h_new in range(H):
+        h_old = int(head_perm[h_new])
+        coords = torch.arange(dh) if within is None else within[1][h_old]
+        cols.append(h_old * dh + coords)
+    cols = torch.cat(cols)
+    m = copy.deepcopy(mha)
+    with torch.no_grad():
+        m.in_proj_weight.data = m.in_proj_weight.data[rows].clone()
+        m.in_proj_bias.data = m.in_proj_bias.data[rows].clone()
+        m.out_proj.weight.data = m.out_proj.weight.data[:, cols].clone()
+    return m.eval()
+
+
+# --------------------------------------------------------------------------- 1-N-1 networks
+def shallow_forward(theta: torch.Tensor, x: torch.Tensor, activation: str) -> torch.Tensor:
+    """1-N-1 nets, ``theta`` (..., 3N+1) laid out as (w_1..N, b_1..N, a_1..N, c); x (k,) -> (..., k)."""
+    act = _ACT[_check_activation(activation)]
+    N = (theta.shape[-1] - 1) // 3
+    w, b, a, c = theta[..., :N], theta[..., N:2 * N], theta[..., 2 * N:3 * N], theta[..., -1:]
+    pre = w.unsqueeze(-1) * x + b.unsqueeze(-1)
+    return (a.unsqueeze(-1) * act(pre)).sum(-2) + c
+
+
+def shallow_orbits(theta: torch.Tensor) -> torch.Tensor:
+    """All N! neuron permutations of 1-N-1 vectors: (..., 3N+1) -> (..., N!, 3N+1)."""
+    N = (theta.shape[-1] - 1) // 3
+    perms = torch.tensor(list(itertools.permutations(range(N))))
+    idx = torch.cat([perms, perms + N, perms + 2 * N,
+                     torch.full((len(perms), 1), 3 * N)], dim=1)
+    return theta[..., idx]
+
+
+def quantised_orbits_bruteforce(levels, N: int) -> int:
+    """Number of S_N-orbits of 1-N-1 vectors with entries in ``levels``: enumerate every
+    vector, sort its neurons lexicographically (an orbit invariant and complete), count."""
+    q = len(levels)
+    S = 3 * N + 1
+    idx = np.array(list(itertools.product(range(q), repeat=S)), dtype=np.int64)
+    neurons = np.stack([idx[:, :N], idx[:, N:2 * N], idx[:, 2 * N:3 * N]], axis=-1)
+    keys = neurons[..., 0] * q * q + neurons[..., 1] * q + neurons[..., 2]
+    canon = np.concatenate([np.sort(keys, axis=1), idx[:, -1:]], axis=1)
+    return len(np.unique(canon, axis=0))
+
+
+def quantised_distinct_functions(levels, N: int, activation: str, x: torch.Tensor,
+                                 decimals: int = 9) -> int:
+    """Distinct functions (values on ``x`` rounded to ``decimals``) over all 1-N-1 networks
+    with entries in ``levels``.  Neurons are summed in sorted order so that networks in one
+    orbit give bit-identical values."""
+    q = len(levels)
+    lv = torch.tensor(levels, dtype=DTYPE)
+    idx = torch.tensor(list(itertools.product(range(q), repeat=3 * N + 1)))
+    neuron_keys = torch.stack([idx[:, i] * q * q + idx[:, N + i] * q + idx[:, 2 * N + i]
+                               for i in range(N)], dim=1)
+    order = torch.argsort(neuron_keys, dim=1)
+    cols = torch.cat([order, order + N, order + 2 * N, torch.full((len(idx), 1), 3 * N)], dim=1)
+    theta = lv[torch.gather(idx, 1, cols)]
+    vals = shallow_forward(theta, x, activation)
+    return len(torch.unique(torch.round(vals * 10 ** decimals), dim=0))
+
+
+# --------------------------------------------------------------------------- sorted grid cells
+def sorted_cells_bruteforce(m: int, d: int) -> int:
+    """Index tuples in {0..m-1}^d that are non-increasing, by enumerating all m^d tuples:
+    the grid cells (m per side) that contain a vector with b_1 >= ... >= b_d."""
+    if int(m) < 1 or int(d) < 1:
+        raise ValueError(f"m and d must be integers >= 1, got {m!r}, {d!r}")
+    idx = np.array(list(itertools.product(range(m), repeat=d)), dtype=np.int64).reshape(-1, d)
+    return int(np.all(idx[:, :-1] >= idx[:, 1:], axis=1).sum())
+
+
+def sorted_cells_sampled(m: int, d: int, n: int, generator: torch.Generator) -> int:
+    """Distinct grid cells hit by ``n`` uniform vectors of [-1,1]^d sorted decreasingly."""
+    v = torch.sort(2 * torch.rand(n, d, generator=generator, dtype=DTYPE) - 1, dim=1,
+                   descending=True).values
+    cells = ((v + 1) / 2 * m).floor().clamp(0, m - 1).long()
+    return len(torch.unique(cells, dim=0))
+
+
+# --------------------------------------------------------------------------- epsilon-nets
+def greedy_net_size(points: torch.Tensor, eps: float, orbits: torch.Tensor | None = None) -> int:
+    """Size of the greedy eps-net of ``points`` (M, k) in the l_inf distance.
+
+    A point becomes a centre when it is farther than ``eps`` from every centre, so the
+    centres are an eps-packing (size <= N(eps/2)) and an eps-cover of the points.  With
+    ``orbits`` (M, G, k) the distance is the quotient metric min_g ||p - g.c||_inf.
+    """
+    eps = _check_positive("eps", eps)
+    M = points.shape[0]
+    bank = torch.empty((M,) + (tuple(orbits.shape[1:]) if orbits is not None else (points.shape[1],)),
+                       dtype=points.dtype)
+    n = 0
+    for i in range(M):
+        if n:
+            diff = (points[i] - bank[:n]).abs().amax(-1)
+            dist = diff.amin(-1) if orbits is not None else diff
+            if float(dist.min()) <= eps:
+                continue
+        bank[n] = orbits[i] if orbits is not None else points[i]
+        n += 1
+    return n
+
+
+# --------------------------------------------------------------------------- Lipschitz
+def lipschitz_quotients(widths, activation: str, B: float, delta: float, pairs: int,
+                        n_inputs: int, generator: torch.Generator) -> torch.Tensor:
+    """max_x |f_t(x) - f_t'(x)| / ||t - t'||_inf for random t in [-B,B]^S and t' = t +
+    delta * sign(grad_t f_t(x*)) clipped to the box (gradient-aligned: near worst case).
+
+    x* is a random corner of [-1,1]^{d_0}; the maximum runs over ``n_inputs`` points of the
+    cube plus its corners (up to 64).
+    """
+    ws = _check_widths(widths)
+    delta = _check_positive("delta", delta)
+    d0 = ws[0]
+    x = 2 * torch.rand(n_inputs, d0, generator=generator, dtype=DTYPE) - 1
+    corners = torch.tensor(list(itertools.product((-1.0, 1.0), repeat=min(d0, 6))), dtype=DTYPE)
+    if d0 > 6:
+        corners = torch.cat([corners, torch.ones(len(corners), d0 - 6, dtype=DTYPE)], 1)
+    x = torch.cat([x, corners])
+    theta = flatten(random_mlp(ws, B, generator, batch=(pairs,))).requires_grad_(True)
+    xs = corners[torch.randint(len(corners), (pairs,), generator=generator)].unsqueeze(1)
+    out_idx = torch.randint(ws[-1], (pairs, 1, 1), generator=generator)
+    y = mlp_forward(unflatten(theta, ws), xs, activation).gather(-1, out_idx)
+    (g,) = torch.autograd.grad(y.sum(), theta)  # per-pair gradients: the pairs are independent
+    with torch.no_grad():
+        t2 = (theta + delta * torch.sign(g)).clamp(-B, B)
+        dist = (t2 - theta).abs().amax(-1)
+        df = (mlp_forward(unflatten(theta, ws), x, activation)
+              - mlp_forward(unflatten(t2, ws), x, activation)).abs().amax(dim=(-1, -2))
+    return df / dist
+
+
+# --------------------------------------------------------------------------- training
+def train_trajectory(theta0: torch.Tensor, widths, activation: str, x: torch.Tensor,
+                     y: torch.Tensor, steps: int, lr: float, optimizer: str = "adam") -> torch.Tensor:
+    """Full-batch training of the MSE from flat ``theta0`` (..., S); returns (steps+1, ..., S).
+
+    Hand-written GD / Adam (beta 0.9, 0.999, eps 1e-8): both elementwise in the gradient, so
+    they commute with neuron permutations and sign flips (the loss is invariant, its
+    gradient equivariant) -- but not with ReLU rescalings, which are not isometries.
+    """
+    if optimizer not in ("gd", "adam"):
+        raise ValueError(f"optimizer must be 'gd' or 'adam', got {optimizer!r}")
+    ws = _check_widths(widths)
+    theta = theta0.detach().clone()
+    m = torch.zeros_like(theta)
+    v = torch.zeros_like(theta)
+    traj = [theta.clone()]
+    for t in range(1, steps + 1):
+        th = theta.requires_grad_(True)
+        loss = ((mlp_forward(unflatten(th, ws), x, activation) - y) ** 2).mean(dim=(-1, -2)).sum()
+        (g,) = torch.autograd.grad(loss, th)
+        with torch.no_grad():
+            if optimizer == "gd":
+                theta = th - lr * g
+            else:
+                m = 0.9 * m + 0.1 * g
+                v = 0.999 * v + 0.001 * g * g
+                theta = th - lr * (m / (1 - 0.9 ** t)) / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8)
+        traj.append(theta.detach().clone())
+        theta = theta.detach()
+    return torch.stack(traj)
+
+
+def _shallow_tanh_adam(w, b, a, c, x, y, steps: int, lr: float):
+    """Batched full-batch Adam on the MSE of 1-N-1 tanh nets with hand-derived gradients, in
+    numpy float64 (w, b, a: (seeds, N); c: (seeds, 1); x, y: (k,)).  Returns the final MSE."""
+    params = [w.copy(), b.copy(), a.copy(), c.copy()]
+    ms = [np.zeros_like(p) for p in params]
+    vs = [np.zeros_like(p) for p in params]
+    k = x.shape[0]
+    for t in range(1, steps + 1):
+        w, b, a, c = params
+        th = np.tanh(w[..., None] * x + b[..., None])                  # (s, N, k)
+        dr = (2.0 / k) * (np.einsum("sn,snk->sk", a, th) + c - y)       # dMSE/d output
+        dz = dr[:, None, :] * a[..., None] * (1 - th * th)
+        grads = [dz @ x, dz.sum(-1), np.einsum("sk,snk->sn", dr, th), dr.sum(-1, keepdims=True)]
+        b1, b2 = 1 - 0.9 ** t, 1 - 0.999 ** t
+        for p, g, m, v in zip(params, grads, ms, vs):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= lr * (m / b1) / (np.sqrt(v / b2) + 1e-8)
+    w, b, a, c = params
+    out = np.einsum("sn,snk->sk", a, np.tanh(w[..., None] * x + b[..., None])) + c
+    return ((out - y) ** 2).mean(-1)
+
+
+TEACHER = {"w": (1.5, -1.2), "b": (0.5, 0.3), "a": (1.0, 0.8), "c": 0.1}
+
+
+def teacher_student_success(width: int, seeds: int, rng: np.random.Generator, steps: int = 2000,
+                            lr: float = 0.02, threshold: float = 1e-4) -> np.ndarray:
+    """Success (final MSE < ``threshold``) of ``seeds`` 1-width-1 tanh students, uniform init on
+    [-2, 2], ``steps`` of full-batch Adam (lr 0.02), fitting the 1-2-1 tanh teacher
+    ``TEACHER`` on 64 points of [-2, 2].  Returns a bool array (seeds,)."""
+    if int(width) < 1 or int(seeds) < 1:
+        raise ValueError(f"width and seeds must be integers >= 1, got {width!r}, {seeds!r}")
+    x = np.linspace(-2.0, 2.0, 64)
+    T = {k: np.asarray(v, dtype=np.float64) for k, v in TEACHER.items()}
+    y = (T["a"][:, None] * np.tanh(T["w"][:, None] * x + T["b"][:, None])).sum(0) + T["c"]
+    u = lambda *shape: rng.uniform(-2.0, 2.0, shape)  # noqa: E731
+    w, b, a, c = u(seeds, width), u(seeds, width), u(seeds, width), u(seeds, 1)
+    return _shallow_tanh_adam(w, b, a, c, x, y, steps, lr) < threshold

@@ -1,0 +1,156 @@
+"""Unit tests of numerics.covering (independent reference computations, no theory import)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from numerics import covering as nc
+
+D = torch.float64
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+widths_st = st.lists(st.integers(1, 5), min_size=3, max_size=5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(widths_st, st.sampled_from(["relu", "tanh"]), st.integers(0, 10 ** 6))
+def test_group_action_preserves_function(widths, act, seed):
+    g = _gen(seed)
+    p = nc.random_mlp(widths, 1.5, g)
+    perms, signs = nc.random_group_element(widths, act, g)
+    x = 2 * torch.rand(50, widths[0], generator=g, dtype=D) - 1
+    y, y2 = nc.mlp_forward(p, x, act), nc.mlp_forward(nc.transform_mlp(p, perms, signs), x, act)
+    assert torch.allclose(y, y2, rtol=0, atol=1e-12 * (1 + y.abs().max()))
+
+
+@settings(max_examples=25, deadline=None)
+@given(widths_st, st.sampled_from(["relu", "tanh"]), st.integers(0, 10 ** 6))
+def test_canonical_form_is_invariant_and_canonical(widths, act, seed):
+    g = _gen(seed)
+    p = nc.random_mlp(widths, 1.0, g)
+    perms, signs = nc.random_group_element(widths, act, g)
+    c = nc.canonical_mlp(p, act)
+    assert torch.equal(nc.flatten(c), nc.flatten(nc.canonical_mlp(nc.transform_mlp(p, perms, signs), act)))
+    assert bool(nc.is_canonical(c, act))
+
+
+def test_module_roundtrip_and_flatten():
+    g = _gen(1)
+    p = nc.random_mlp([3, 4, 2], 1.0, g)
+    x = torch.rand(5, 3, generator=g, dtype=D)
+    m = nc.mlp_module(p, "tanh")
+    with torch.no_grad():
+        assert torch.equal(m(x), nc.mlp_forward(nc.module_params(m), x, "tanh"))
+    v = nc.flatten(p)
+    assert v.shape == (3 * 4 + 4 + 4 * 2 + 2,)
+    assert all(torch.equal(a, b) for (A, B), (C, E) in zip(p, nc.unflatten(v, [3, 4, 2]))
+               for a, b in ((A, C), (B, E)))
+
+
+def test_shallow_layout_matches_mlp():
+    g = _gen(2)
+    theta = torch.rand(7, generator=g, dtype=D)  # N = 2
+    w, b, a, c = theta[:2], theta[2:4], theta[4:6], theta[6:]
+    p = [(w.reshape(2, 1), b), (a.reshape(1, 2), c)]
+    x = torch.linspace(-1, 1, 9, dtype=D)
+    assert torch.allclose(nc.shallow_forward(theta, x, "tanh"), nc.mlp_forward(p, x[:, None], "tanh")[:, 0])
+    assert nc.shallow_orbits(theta).shape == (2, 7)
+
+
+def test_orbit_size_generic_and_degenerate():
+    g = _gen(3)
+    p = nc.random_mlp([1, 3, 1], 1.0, g)
+    assert nc.orbit_size(p, "relu") == 6
+    assert nc.orbit_size(p, "tanh") == 48
+    (W0, b0), (W1, b1) = p
+    W0[2], b0[2], W1[:, 2] = W0[0], b0[0], W1[:, 0]
+    assert nc.orbit_size(p, "relu") == 3
+
+
+@pytest.mark.parametrize("q,N", [(2, 2), (3, 2), (2, 3)])
+def test_quantised_orbits_against_formula(q, N):
+    levels = [0.1 * (k + 1) for k in range(q)]
+    assert nc.quantised_orbits_bruteforce(levels, N) == math.comb(q ** 3 + N - 1, N) * q
+
+
+def test_distinct_functions_le_orbits():
+    x = torch.linspace(-2, 2, 32, dtype=D)
+    orbits = math.comb(8 + 1, 2) * 2
+    assert nc.quantised_distinct_functions((-0.7, 1.2), 2, "tanh", x) == orbits
+    assert nc.quantised_distinct_functions((-0.7, 1.2), 2, "relu", x) <= orbits
+
+
+@pytest.mark.parametrize("m,d", [(3, 2), (5, 3), (4, 4)])
+def test_sorted_cells(m, d):
+    assert nc.sorted_cells_bruteforce(m, d) == math.comb(m + d - 1, d)
+    assert nc.sorted_cells_sampled(m, d, 20000, _gen(4)) == math.comb(m + d - 1, d)
+
+
+def test_greedy_net_on_a_line():
+    pts = torch.arange(11, dtype=D).unsqueeze(1) / 10  # 0, 0.1, ..., 1
+    assert nc.greedy_net_size(pts, 0.25) == 4            # centres 0, 0.3, 0.6, 0.9
+    assert nc.greedy_net_size(pts, 2.0) == 1
+    assert nc.greedy_net_size(pts, 0.25, pts.unsqueeze(1)) == 4  # trivial group: same as l_inf
+
+
+def test_quotient_metric_identifies_permuted_points():
+    g = _gen(5)
+    theta = torch.rand(1, 10, generator=g, dtype=D)
+    perm_all = nc.shallow_orbits(theta)[0]          # the 6 permuted copies of one vector
+    assert nc.greedy_net_size(perm_all, 1e-9) == len(torch.unique(perm_all, dim=0))
+    assert nc.greedy_net_size(perm_all, 1e-9, nc.shallow_orbits(perm_all)) == 1
+
+
+def test_lipschitz_quotient_below_hand_constant():
+    # [1, 2, 1], B = 1: Lambda = 2 * 1 * (2 * 3) = 12
+    q = nc.lipschitz_quotients([1, 2, 1], "tanh", 1.0, 1e-4, 50, 200, _gen(6))
+    assert q.shape == (50,) and float(q.max()) <= 12 and float(q.min()) > 0
+
+
+def test_training_commutes_with_permutation():
+    g = _gen(7)
+    ws = [1, 4, 1]
+    p = nc.random_mlp(ws, 1.0, g)
+    perms, signs = nc.random_group_element(ws, "tanh", g)
+    x = torch.linspace(-1, 1, 16, dtype=D)[:, None]
+    start = torch.stack([nc.flatten(p), nc.flatten(nc.transform_mlp(p, perms, signs))])
+    traj = nc.train_trajectory(start, ws, "tanh", x, torch.sin(x), 50, 0.05, "adam")
+    moved = nc.flatten(nc.transform_mlp(nc.unflatten(traj[:, 0], ws), perms, signs))
+    assert float((moved - traj[:, 1]).abs().max()) < 1e-12
+
+
+def test_teacher_student_shapes():
+    out = nc.teacher_student_success(2, 5, np.random.default_rng(0), steps=10)
+    assert out.shape == (5,) and out.dtype == bool
+
+
+def test_attention_mispacking_changes_output():
+    g = _gen(8)
+    mha = nc.make_attention(8, 2, g)
+    x = torch.randn(2, 5, 8, generator=g, dtype=D)
+    y = nc.attention_forward(mha, x)
+    hp = torch.tensor([1, 0])
+    assert nc.relative_change(y, nc.attention_forward(nc.permute_attention(mha, hp), x)) < 1e-12
+    assert nc.relative_change(y, nc.attention_forward(nc.permute_attention(mha, hp, packing="head"), x)) > 1e-3
+
+
+@pytest.mark.parametrize("call", [
+    lambda: nc.random_mlp([1, 0, 1], 1.0, _gen(0)),
+    lambda: nc.random_mlp([1, 2], 1.0, _gen(0)),
+    lambda: nc.random_mlp([1, 2, 1], -1.0, _gen(0)),
+    lambda: nc.mlp_forward(nc.random_mlp([1, 2, 1], 1.0, _gen(0)), torch.zeros(1, 1, dtype=D), "sigmoid"),
+    lambda: nc.greedy_net_size(torch.zeros(3, 2, dtype=D), 0.0),
+    lambda: nc.sorted_cells_bruteforce(0, 2),
+    lambda: nc.teacher_student_success(0, 5, np.random.default_rng(0)),
+    lambda: nc.train_trajectory(torch.zeros(4, dtype=D), [1, 1, 1], "tanh", torch.zeros(2, 1, dtype=D),
+                                torch.zeros(2, 1, dtype=D), 1, 0.1, "sgd"),
+])
+def test_bad_input(call):
+    with pytest.raises(ValueError):
+        call()

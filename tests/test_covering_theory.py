@@ -1,0 +1,140 @@
+"""Unit tests of theory.covering against independent computations."""
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+import sympy as sp
+from hypothesis import given, strategies as st
+
+from theory import covering as tc
+from theory.formulas import get_formula
+
+
+def _orbits_by_enumeration(q, N):
+    seen = set()
+    for v in itertools.product(range(q), repeat=3 * N + 1):
+        neurons = tuple(sorted(zip(v[:N], v[N:2 * N], v[2 * N:3 * N])))
+        seen.add((neurons, v[-1]))
+    return len(seen)
+
+
+@pytest.mark.parametrize("q,N", [(1, 3), (2, 1), (2, 2), (2, 3), (3, 2)])
+def test_orbit_count_matches_enumeration(q, N):
+    assert int(tc.orbit_count(q, N)) == _orbits_by_enumeration(q, N) == tc.orbit_count_multisets(q, N)
+
+
+@given(st.integers(1, 6), st.integers(1, 5))
+def test_burnside_equals_multisets(q, N):
+    assert int(tc.orbit_count(q, N)) == tc.orbit_count_multisets(q, N)
+
+
+@given(st.integers(1, 7), st.integers(1, 5))
+def test_sorted_cells_bruteforce(m, d):
+    count = sum(1 for t in itertools.product(range(m), repeat=d)
+                if all(a >= b for a, b in zip(t, t[1:])))
+    assert tc.sorted_cell_count(m, d) == count == tc.sorted_tuples_bruteforce(m, d)
+
+
+def test_lipschitz_constant_values():
+    assert tc.lipschitz_constant([1, 4, 1], 1) == 20          # 2 * 1 * (2 * 5)
+    assert tc.lipschitz_constant([1, 4, 1], "1/2") == 20      # Bbar = max(B, 1)
+    assert tc.lipschitz_constant([2, 6, 4, 1], 2) == 3 * 4 * 3 * 7 * 5
+    assert tc.param_count([3, 5, 2]) == 5 * 4 + 2 * 6
+
+
+@pytest.mark.parametrize("widths,eps", [([1, 3, 1], "1/2"), ([2, 3, 4, 1], "1/7"), ([1, 5, 5, 1], 3)])
+def test_permutation_bound_identity(widths, eps):
+    m = tc.grid_size(widths, 1, eps)
+    S = tc.param_count(widths)
+    hid = widths[1:-1]
+    expected = Fraction(m ** S, math.prod(math.factorial(d) for d in hid))
+    for d in hid:
+        for j in range(d):
+            expected *= Fraction(m + j, m)
+    assert int(tc.permutation_bound(widths, 1, eps)) == expected
+    assert tc.permutation_bound(widths, 1, eps) <= tc.classical_bound(widths, 1, eps)
+
+
+def test_grid_size_exact():
+    # B Lambda / eps = 1 * 20 / (1/3) = 60 exactly; a hair smaller eps rounds up
+    assert tc.grid_size([1, 4, 1], 1, "1/3") == 60
+    assert tc.grid_size([1, 4, 1], 1, "0.3333") == 61
+
+
+def test_log_bounds_reference_values():
+    lb = tc.log_bounds([1, 64, 1], 1, 10)
+    m, S = 26, 193
+    assert int(lb["m"]) == m and int(lb["S"]) == S and lb["Lambda"] == 260
+    exact_perm = (S - 64) * math.log(m) + math.log(math.comb(m + 63, 64))
+    assert float(lb["log_N_permutation"]) == pytest.approx(exact_perm, rel=1e-12)
+    assert float(lb["log_N_classical"]) == pytest.approx(S * math.log(m), rel=1e-14)
+    assert float(lb["log_N_classical"]) - math.lgamma(65) == pytest.approx(423.64, abs=0.01)
+    assert float(lb["log_saving_limit"]) == pytest.approx(math.lgamma(65), rel=1e-14)
+
+
+def test_saving_tends_to_log_factorials():
+    lb = tc.log_bounds([1, 10, 10, 1], 1, sp.Rational(1, 10 ** 12))
+    assert float(lb["log_saving"]) == pytest.approx(2 * math.lgamma(11), abs=1e-9)
+
+
+def test_ratio_limit_and_shallow_limit():
+    assert tc.bound_ratio_limit([1, 3, 4, 1]) == sp.Rational(1, 144)
+    assert tc.relative_saving_shallow_limit(1, 1) == sp.Rational(1, 3)
+    assert tc.relative_saving_shallow_limit(2, 3) == sp.Rational(1, 6)
+
+
+def test_relative_saving_shrinks_with_depth():
+    rel = [float(tc.log_bounds([1] + [16] * L + [1], 1, "1/100")["relative_saving"]) for L in (1, 2, 4, 8)]
+    assert rel == sorted(rel, reverse=True)
+
+
+def test_clean_form_not_a_bound_at_large_eps():
+    assert tc.clean_bound([1, 3, 1], 1, 16) < 1   # m = 1
+    assert tc.clean_eps_max([1, 4, 1], 1) == sp.Rational(20, 12)
+    assert tc.clean_eps_max([1, 1, 1], 1) == sp.oo
+
+
+@pytest.mark.parametrize("N,order", [(2, 8), (3, 48), (4, 384), (5, 3840), (8, 10321920), (10, 3715891200)])
+def test_tanh_group_order_literature(N, order):  # Chen, Lu & Hecht-Nielsen (1993): 2^N N!
+    assert tc.group_order([1, N, 1], "tanh") == order
+
+
+def test_group_orders():
+    assert tc.group_order([2, 3, 4, 1], "relu") == 6 * 24
+    assert tc.group_order([2, 3, 4, 1], "generic") == 144
+    assert tc.cnn_group_order([6, 5]) == 720 * 120
+    assert tc.residual_group_order(6, [5, 4]) == 720 * 120 * 24
+    assert tc.attention_group_order(4) == 24
+    assert tc.attention_group_order(4, 3, 2) == 24 * (6 * 2) ** 4
+    assert tc.effective_volume_fraction([1, 4, 1], "tanh") == sp.Rational(1, 384)
+
+
+def test_generalisation_term_smaller_with_factor():
+    out = get_formula("covering.generalisation").evaluate(widths="1,16,1", B=1, eps="1/100", n=1000, eta="0.05")
+    assert out["permutation"] < out["classical"]
+
+
+def test_registered_formulas():
+    lb = get_formula("covering.log_bound").evaluate(widths="2,5,3,1", B="1", eps="0.01")
+    assert set(lb) >= {"log_N_classical", "log_N_permutation", "log_saving", "Lambda"}
+    assert get_formula("covering.group_order").evaluate(widths="2,3,4,1", activation="tanh") == 8 * 6 * 16 * 24
+    assert get_formula("covering.orbit_count").evaluate(q="3", N="3") == 10962
+    for fid in ("covering.log_bound", "covering.group_order", "covering.orbit_count"):
+        assert get_formula(fid).symbolic() is not None
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tc.param_count([1, 0, 1]),
+    lambda: tc.param_count([2, 3]),
+    lambda: tc.lipschitz_constant([1, 2, 1], 0),
+    lambda: tc.grid_size([1, 2, 1], 1, -1),
+    lambda: tc.group_order([1, 2, 1], "sigmoid"),
+    lambda: tc.orbit_count(0, 2),
+    lambda: tc.orbit_count(2, 1.5),
+    lambda: get_formula("covering.log_bound").evaluate(widths="1,x,1", B=1, eps=1),
+    lambda: get_formula("covering.log_bound").evaluate(widths="1,2,1", B=1, eps="nan"),
+])
+def test_bad_input(call):
+    with pytest.raises(ValueError):
+        call()
