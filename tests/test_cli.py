@@ -40,3 +40,48 @@ def test_list_json_names_areas(capsys):
     assert code == 0
     for c in json.loads(out):
         assert c["id"].split(".")[0] == c["area"]
+
+
+def test_formula_eval_kernel_json(capsys):
+    code, out, _ = run(capsys, "formula", "eval", "correlations.kernel", "activation=relu", "C_W=2",
+                       "C_b=0", "layer=3", "K=1,1/2,1", "--json")
+    data = json.loads(out)
+    assert code == 0 and set(data) >= {"id", "params", "value"}
+    assert set(data["value"]) == {"K_aa", "K_ab", "K_bb"}
+    # the ReLU correlation map at C_W=2 from rho=1/2, two steps (table in the correlations notes)
+    assert data["value"]["K_ab"] == pytest.approx(0.683906, abs=1e-6)
+    assert data["value"]["K_aa"] == 1
+
+
+def test_formula_show_prints_sympy_and_latex(capsys):
+    code, out, _ = run(capsys, "formula", "show", "correlations.kernel", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["id"] == "correlations.kernel" and data["source"]
+    assert all({"sympy", "latex"} <= set(v) for v in data["expression"].values())
+
+
+@pytest.mark.parametrize("params, name", [
+    (["activation=relu", "C_W=0", "C_b=0", "layer=2", "K=1"], "C_W"),
+    (["activation=relu", "C_W=2", "C_b=-1", "layer=2", "K=1"], "C_b"),
+    (["activation=relu", "C_W=2", "C_b=0", "layer=2.5", "K=1"], "layer"),
+    (["activation=relu", "C_W=2", "C_b=0", "layer=2", "K=nan"], "K"),
+    (["activation=swish9", "C_W=2", "C_b=0", "layer=2", "K=1"], "activation"),
+    (["activation=relu", "C_W=2", "C_b=0", "layer=2"], "K"),
+    (["activation=relu", "C_W=2", "C_b=0", "layer=2", "K=1", "depth=3"], "depth"),
+])
+def test_formula_eval_bad_input_names_the_parameter(capsys, params, name):
+    code, _, err = run(capsys, "formula", "eval", "correlations.kernel", *params)
+    assert code == 2 and name in err and err.count("\n") == 1
+
+
+def test_report_writes_four_artefacts_and_survives_a_failed_run(capsys, tmp_path):
+    out = tmp_path / "rep"
+    code, stdout, _ = run(capsys, "report", "--claims", "correlations.kernel.neural-tangents", "--out", str(out))
+    assert code == 0 and "1 of 1 claims pass" in stdout
+    for name in ("index.html", "index.md", "results.json"):
+        assert (out / name).stat().st_size > 0
+    before = (out / "results.json").read_bytes()
+    code, _, _ = run(capsys, "report", "--claims", "no-such-*", "--out", str(out))
+    assert code == 2 and (out / "results.json").read_bytes() == before
+    data = json.loads(before)
+    assert data["claims"][0]["verdict"] == "pass" and data["meta"]["versions"]["torch"]
