@@ -356,52 +356,59 @@ def _zero_bias(ctx):
 
 
 # --------------------------------------------------------------------------- approximation
-def _train_pair(p, d, B, pre, raw, lr, gen):
+def _train_pair(p, d, B, pre, raw, gen):
+    """Triangle net: law pretraining in (a, s) then raw weights; dense: same raw protocol, pre + raw steps."""
     x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
     y = x ** p
     mse = lambda f: ((f - y) ** 2).mean(1)
-    net = nr.TriangleNet(d, batch=B, law=False, generator=gen)
+    net = nr.TriangleNet(d, batch=B, law=True, generator=gen)
     net.fit_output_(x, y)
-    nr.train_adam(list(net.parameters()), lambda: mse(net(x)).sum(), pre, lr)
+    nr.train_adam(list(net.parameters()), lambda: mse(net(x)).sum(), pre, 1e-2)
+    with torch.no_grad():
+        pre_mse = mse(net(x)).numpy()
     P = [(W.clone().requires_grad_(), b.clone().requires_grad_()) for W, b in net.to_mlp_params()]
-    nr.train_adam([t for wb in P for t in wb], lambda: mse(nr.mlp_forward(P, x)).sum(), raw, lr / 10)
+    nr.train_adam([t for wb in P for t in wb], lambda: mse(nr.mlp_forward(P, x)).sum(), raw, 3e-3, cosine=True)
     D = nr.init_mlp([1] + [4] * d + [1], batch=B, generator=gen)
     nr.fit_last_layer_(D, x, y)
     D = [(W.requires_grad_(), b.requires_grad_()) for W, b in D]
-    nr.train_adam([t for wb in D for t in wb], lambda: mse(nr.mlp_forward(D, x)).sum(), pre + raw, lr)
+    nr.train_adam([t for wb in D for t in wb], lambda: mse(nr.mlp_forward(D, x)).sum(), pre + raw, 3e-3, cosine=True)
     with torch.no_grad():
-        return x, y, P, D, mse(nr.mlp_forward(P, x)).numpy(), mse(nr.mlp_forward(D, x)).numpy()
+        return x, y, P, D, pre_mse, mse(nr.mlp_forward(P, x)).numpy(), mse(nr.mlp_forward(D, x)).numpy()
 
 
 @claim("regions.approximation.triangle-vs-dense", source=f"{_SRC}, Tables 1-2 (x^3, x^11, 500 points)",
-       statement="fitting x^3 and x^11 on [0,1], the triangle network (pretrained in (a, s), then trained "
-                 "as a plain net) reaches min and mean MSE over seeds >= 10x below a default-initialised "
-                 "dense network of the same shape trained the same way",
+       statement="fitting x^3 on [0,1] (and x^11 in the mean), the triangle network (pretrained in (a, s) under "
+                 "the law, then trained as a plain net) reaches min and mean MSE over seeds >= 10x below a "
+                 "default-initialised dense network of the same shape trained the same way",
        seed=6010, stochastic=False)
 def _approximation(ctx):
     d = 5
-    B, pre, raw = (30, 2000, 1000) if ctx.full else (10, 400, 300)
+    B, pre, raw, n_starts = (30, 400, 4000, 40) if ctx.full else (10, 400, 2000, 5)
     gen = ctx.generator()
     points, notes, fits = [], [], {}
     with _one_thread():
-        for p in ((3, 11) if ctx.full else (3,)):
-            x, y, P, D, tri, dense = _train_pair(p, d, B, pre, raw, 1e-2, gen)
+        for p in (3, 11):
+            x, y, P, D, pre_mse, tri, dense = _train_pair(p, d, B, pre, raw, gen)
+            xs, ys = x.numpy(), y.numpy()
             best = int(np.argmin(tri))
             rc = nr.count_regions(nr.member_layers(P, best))
             knots = np.array([float(k) for k in rc.kinks])
-            fk, _ = nr.free_knot_fit(x.numpy(), y.numpy(), 2 ** d, starts=[knots] if len(knots) == 2 ** d - 1 else [])
+            # knots equidistributed in |f''|^(2/5) ~ x^(2(p-2)/5): the asymptotically optimal placement
+            fk, _ = nr.free_knot_fit(xs, ys, 2 ** d, starts=[(np.arange(1, 2 ** d) / 2 ** d) ** (5 / (2 * p + 1))],
+                                     uniform=False, maxiter=400 if ctx.full else 100)
             fk = min(fk, float(tri.min()))
-            if p == 11:   # reported only: see notes
-                notes.append(f"x^11 (reported, not asserted): min ratio dense/triangle {dense.min() / tri.min():.3g}, "
-                             f"mean ratio {dense.mean() / tri.mean():.3g}")
-            else:
-              points.append(Point(f"x^{p} min MSE: triangle <= dense/10", prediction=float(dense.min()) / 10,
-                                estimate=float(tri.min()), tol=0.0, rule="le", control=fk, n=B))
-              points.append(Point(f"x^{p} mean MSE: triangle <= dense/10", prediction=float(dense.mean()) / 10,
-                                estimate=float(tri.mean()), tol=0.0, rule="le", control=fk, n=B))
+            fam, _ = nr.triangle_family_fit(xs, ys, d, starts=list(ctx.rng.uniform(0.05, 0.95, (n_starts, d))))
+            asserted = ("min", "mean") if p == 3 else ("mean",)
+            for stat in asserted:
+                t, dn = getattr(tri, stat)(), getattr(dense, stat)()
+                points.append(Point(f"x^{p} {stat} MSE: triangle <= dense/10", prediction=float(dn) / 10,
+                                    estimate=float(t), tol=0.0, rule="le", control=fk, n=B))
             notes.append(f"x^{p}: triangle min {tri.min():.3g} mean {tri.mean():.3g}; dense min {dense.min():.3g} "
-                         f"mean {dense.mean():.3g}; best free-knot fit with {2 ** d} pieces {fk:.3g}; best "
-                         f"triangle net has {rc.activation_regions} regions, {rc.affine_pieces} pieces")
+                         f"mean {dense.mean():.3g} (ratios dense/triangle: min {dense.min() / tri.min():.3g}, mean "
+                         f"{dense.mean() / tri.mean():.3g}); after (a, s) pretraining min {pre_mse.min():.3g}, "
+                         f"best fit by span(1, x, W_0..W_{d - 1}) over all peaks {fam:.3g}; best free-knot fit "
+                         f"with {2 ** d} pieces {fk:.3g}; best triangle net ends with {rc.activation_regions} "
+                         f"regions, {rc.affine_pieces} pieces")
             fits[p] = (x, y, nr.mlp_forward(P, x)[best].detach(), nr.mlp_forward(D, x)[int(np.argmin(dense))].detach(), knots)
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -413,10 +420,19 @@ def _approximation(ctx):
         ax.set_title(f"fit of x^{p} with depth {d}, width 4")
         ax.legend(fontsize=8)
     return Measurement(points=points, n=4 * B, figures={"fitted_functions": fig}, notes=(
-        f"{B} seeds, d = {d}, Adam lr 1e-2: triangle {pre} steps in (a, s) (free scales), then {raw} steps "
-        f"on the raw matrices at lr 1e-3; dense {pre + raw} steps at lr 1e-2; both start from a "
-        "least-squares output layer. Control: the best continuous 2^d-piece fit found by free-knot "
-        "least squares (a capacity lower bound; 'training reaches it' is rejected). " + "; ".join(notes)))
+        f"{B} seeds, d = {d}. Triangle: {pre} Adam steps (lr 1e-2) on the peaks, s_0 and the output affine "
+        f"map with the scales tied by the law, then {raw} Adam steps on the raw matrices (lr 3e-3, cosine "
+        f"decay to 0). Dense: PyTorch default init, {pre + raw} Adam steps (lr 3e-3, cosine decay). Both "
+        "start from a least-squares output layer. (a, s) pretraining cannot beat the fit by span(1, x, "
+        "W_0..W_{d-1}): every neuron of the construction lies in that span on [0,1], so free scales, "
+        "per-layer read-outs or a learned output affine map give nothing more; the MSE after pretraining "
+        "sits at that ceiling, and the gain comes from the raw-weight phase. x^11 min is reported, not "
+        "asserted: the tent cascade splits every piece's knots evenly between its children, so it cannot "
+        "concentrate knots near 1 as x^11 needs (the span ceiling is ~2e-4); raw training then removes "
+        "regions instead of moving them and stops near 1e-6 (as the paper's 8.9e-7), which the best of 10 "
+        "dense seeds beats by 10x only in some seed groups (dense minima over groups of 10 seeds range "
+        "~3e-6 to ~5e-5). Control: the best continuous 2^d-piece fit found by free-knot least squares (a "
+        "capacity lower bound; 'training reaches it' is rejected). " + "; ".join(notes)))
 
 
 from checks.claims import assert_result  # noqa: E402

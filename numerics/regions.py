@@ -446,9 +446,13 @@ def sawtooth_layers(k: int) -> list[tuple[list, list]]:
 
 # --------------------------------------------------------------------------- fitting
 def train_adam(params: Sequence[torch.Tensor], loss_fn, steps: int, lr: float, every: int = 0,
-               callback=None) -> list[float]:
-    """Adam on ``loss_fn()``; ``callback(step)`` at step 0 and every ``every`` steps."""
+               callback=None, cosine: bool = False) -> list[float]:
+    """Adam on ``loss_fn()``; ``callback(step)`` at step 0 and every ``every`` steps.
+
+    ``cosine=True`` anneals the learning rate from ``lr`` to 0 over ``steps`` (cosine schedule).
+    """
     opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if cosine else None
     losses = []
     for step in range(steps + 1):
         if callback and every and step % every == 0:
@@ -459,6 +463,8 @@ def train_adam(params: Sequence[torch.Tensor], loss_fn, steps: int, lr: float, e
         loss = loss_fn()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         losses.append(float(loss.detach()))
     return losses
 
@@ -476,12 +482,15 @@ def fit_last_layer_(params, x: torch.Tensor, y: torch.Tensor) -> None:
             W[m, 0], b[m, 0] = sol[:-1], sol[-1]
 
 
-def free_knot_fit(x: np.ndarray, y: np.ndarray, pieces: int, starts: Sequence[np.ndarray] = ()) -> tuple[float, np.ndarray]:
+def free_knot_fit(x: np.ndarray, y: np.ndarray, pieces: int, starts: Sequence[np.ndarray] = (),
+                  uniform: bool = True, maxiter: int = 200) -> tuple[float, np.ndarray]:
     """Best continuous piecewise-linear least-squares fit with ``pieces`` pieces found (MSE, knots).
 
-    For fixed knots the fit is linear least squares on [1, x, ReLU(x - t_i)]; the knots are
-    optimised by L-BFGS from uniform knots and from each of ``starts``.  The result is an
-    upper estimate of the optimum, which bounds every ``pieces``-piece fit from below.
+    For fixed knots t the fit is linear least squares on [1, x, ReLU(x - t_i)] with residual r
+    and coefficients c; by the envelope theorem dMSE/dt_i = (2/n) c_i sum_{x > t_i} r(x)
+    (derived), so the knots are optimised by L-BFGS with that gradient (``maxiter`` iterations),
+    from uniform knots (if ``uniform``) and from each of ``starts``.  The result is an upper estimate of the optimum, which
+    bounds every ``pieces``-piece fit from below.
     """
     from scipy.optimize import minimize
 
@@ -489,15 +498,67 @@ def free_knot_fit(x: np.ndarray, y: np.ndarray, pieces: int, starts: Sequence[np
     lo, hi = x.min(), x.max()
 
     def mse(t):
-        A = np.column_stack([np.ones_like(x), x, np.maximum(x[:, None] - np.sort(t)[None, :], 0)])
+        t = np.sort(t)
+        step = (x[:, None] > t[None, :]).astype(float)
+        A = np.column_stack([np.ones_like(x), x, (x[:, None] - t[None, :]) * step])
+        c = np.linalg.lstsq(A, y, rcond=None)[0]
+        r = y - A @ c
+        return float(r @ r / len(x)), 2 * c[2:] * (r @ step) / len(x)
+
+    def mse_grad(t):   # gradient in the caller's (unsorted) order
+        order = np.argsort(t)
+        val, g = mse(t)
+        out = np.empty_like(g)
+        out[order] = g
+        return val, out
+
+    inits = [np.linspace(lo, hi, pieces + 1)[1:-1]] if uniform else []
+    inits += [np.sort(np.asarray(s, float)) for s in starts]
+    if not inits:
+        raise ValueError("free_knot_fit needs uniform=True or at least one start")
+    best = (math.inf, inits[0])
+    for t0 in inits:
+        scale = mse(t0)[0] or 1.0   # L-BFGS-B's ftol is absolute below 1: work with MSE / MSE(t0)
+        res = minimize(lambda t: tuple(v / scale for v in mse_grad(t)), t0, jac=True, method="L-BFGS-B",
+                       bounds=[(lo, hi)] * len(t0), options={"maxiter": maxiter, "gtol": 1e-12})
+        for t in (t0, res.x):
+            val = mse(t)[0]
+            if val < best[0]:
+                best = (val, np.sort(t))
+    return best
+
+
+def triangle_family_fit(x: np.ndarray, y: np.ndarray, depth: int, starts: Sequence[np.ndarray] = ()) -> tuple[float, np.ndarray]:
+    """Best least-squares fit by span{1, x, W_0, ..., W_{d-1}} over peaks a in (0,1)^d (MSE, peaks).
+
+    derived: every neuron of the construction is, on [0,1], a linear combination of 1, x and
+    the W_i (t2 = s ReLU(W_{k-1} - a_k) = s a_k (W_{k-1} - a_k W_k) on [0,1]), so no linear
+    read-out of any layer, and no choice of scales s (free or by the law), fits better than
+    this: it is the ceiling of training in (a, s) space.  Peaks are optimised by L-BFGS on
+    logit(a) in [-9, 9] (numerical gradient) from 0.5 and each of ``starts``; an upper estimate.
+    """
+    from scipy.optimize import minimize
+
+    depth = _check_depth(depth)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+
+    def mse(z):
+        a = 1 / (1 + np.exp(-np.asarray(z)))
+        w, cols = x.copy(), [np.ones_like(x), x]
+        for ai in a:
+            w = np.maximum(w, 0) / ai - np.maximum(w - ai, 0) / (ai * (1 - ai))
+            cols.append(w)
+        A = np.column_stack(cols)
         r = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
         return float(r @ r / len(x))
 
-    inits = [np.linspace(lo, hi, pieces + 1)[1:-1]] + [np.sort(np.asarray(s, float)) for s in starts]
-    best = (math.inf, inits[0])
-    for t0 in inits:
-        res = minimize(mse, t0, method="L-BFGS-B", bounds=[(lo, hi)] * len(t0))
-        for val, t in ((mse(t0), t0), (res.fun, res.x)):
-            if val < best[0]:
-                best = (float(val), np.sort(t))
+    inits = [np.zeros(depth)] + [np.log(np.asarray(s, float)) - np.log1p(-np.asarray(s, float)) for s in starts]
+    best = (math.inf, None)
+    for z0 in inits:
+        z0 = np.clip(z0, -9, 9)
+        scale = mse(z0) or 1.0      # L-BFGS-B's ftol is absolute below 1: work with MSE / MSE(z0)
+        res = minimize(lambda z: mse(z) / scale, z0, method="L-BFGS-B", bounds=[(-9, 9)] * depth)
+        res.fun *= scale
+        if res.fun < best[0]:
+            best = (float(res.fun), 1 / (1 + np.exp(-res.x)))
     return best

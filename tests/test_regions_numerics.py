@@ -96,6 +96,33 @@ def test_free_knot_fit_recovers_piecewise_linear_target():
     assert mse < 1e-9 and abs(knots[0] - 0.3) < 1e-3
 
 
+def test_free_knot_fit_never_worse_than_its_starts_and_beats_uniform_knots():
+    x = np.linspace(0, 1, 300)
+    y = x ** 3
+    knots = np.linspace(0, 1, 9)[1:-1]
+    A = np.column_stack([np.ones_like(x), x, np.maximum(x[:, None] - knots[None, :], 0)])
+    r = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    mse, _ = nr.free_knot_fit(x, y, 8)
+    assert mse < 0.9 * (r @ r / len(x))
+
+
+def test_triangle_family_fit_contains_yarotsky_interpolant():
+    # a = 1/2, s_i = 4^-(i+1): x - F_d interpolates x^2 at k/2^d (Yarotsky); the family fit of the
+    # same samples can only be better than that interpolant's sampled MSE (independent numpy tents)
+    d, x = 3, np.linspace(0, 1, 400)
+    nodes = np.linspace(0, 1, 2 ** d + 1)
+    interp = np.interp(x, nodes, nodes ** 2)
+    bound = float(np.mean((interp - x ** 2) ** 2))
+    mse, peaks = nr.triangle_family_fit(x, x ** 2, d)
+    assert mse <= bound * (1 + 1e-9) and np.all((peaks > 0) & (peaks < 1))
+
+
+def test_train_adam_cosine_reaches_zero_learning_rate():
+    w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    losses = nr.train_adam([w], lambda: ((w - 1) ** 2).sum(), 200, 0.1, cosine=True)
+    assert len(losses) == 200 and losses[-1] < losses[0]
+
+
 @pytest.mark.parametrize("call", [
     lambda: nr.TriangleNet(0),
     lambda: nr.TriangleNet(2, law=False, peaks=[0.5, 1.5]),
@@ -106,6 +133,7 @@ def test_free_knot_fit_recovers_piecewise_linear_target():
     lambda: nr.count_regions([([[float("nan")]], [0.0])]),
     lambda: nr.init_mlp([1, 0, 1]),
     lambda: nr.init_mlp([1, 2, 1], init="xavier"),
+    lambda: nr.triangle_family_fit(np.linspace(0, 1, 5), np.zeros(5), 0),
 ])
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
