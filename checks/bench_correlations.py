@@ -12,6 +12,7 @@ estimated from G (3 E[G^2]/E[G]^2) against the naive mean(z^4)/mean(z^2)^2 from 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -19,6 +20,7 @@ import torch
 
 from numerics.correlations import naive_moment_ratio, output_moment_ratio, sample_collapsed
 from numerics.networks import DTYPE, sample_networks
+from numerics.threads import one_thread
 
 TARGET = (256, 20, 2)
 FULL_GRID = [(n, L, k) for n in (64, 256, 1024) for L in (5, 20) for k in (1, 2, 4)]
@@ -131,16 +133,11 @@ def _efficiency_rows(device, n_networks: int, n: int = 32, L: int = 5) -> list[d
 def run(quick: bool, device: str) -> list[dict]:
     """Benchmark rows (see module docstring); quick: a reduced grid that includes n=256, L=20, k=2."""
     dev = torch.device(device)
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with one_thread() if dev.type == "cpu" else contextlib.nullcontext():
         grid = QUICK_GRID if quick else FULL_GRID
         min_seconds = 0.25 if quick else 0.5
         rows = [_sampler_row(n, L, k, dev, min_seconds) for n, L, k in grid]
         rows += _efficiency_rows(dev, 5000 if quick else 40000)
-    finally:
-        torch.set_num_threads(threads)
     for r in rows:
         r["device"] = str(dev)
         r["threads"] = 1 if dev.type == "cpu" else None

@@ -5,7 +5,6 @@ Every region count here is exact: network weights are converted to rationals and
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 from fractions import Fraction
@@ -15,6 +14,7 @@ import sympy as sp
 import torch
 
 import numerics.regions as nr
+from numerics.threads import one_thread
 import theory.regions as tr
 from checks.claims import Measurement, Point, claim
 
@@ -50,15 +50,6 @@ def _random_peaks(rnd: random.Random, n: int, den: int = 100) -> list[Fraction]:
     return [Fraction(rnd.randint(den // 10, den - den // 10), den) for _ in range(n)]
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to CPU contention (restored after)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _plt():
@@ -233,7 +224,7 @@ def _training(ctx):
     x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
     y = x ** 3
     points, notes = [], []
-    with _one_thread():
+    with one_thread():
         for law in (True, False):
             net = nr.TriangleNet(d, batch=1, law=law, generator=ctx.generator())
             net.fit_output_(x, y)
@@ -386,7 +377,7 @@ def _approximation(ctx):
     B, pre, raw, n_starts = (30, 400, 4000, 40) if ctx.full else (10, 400, 2000, 5)
     gen = ctx.generator()
     points, notes, fits = [], [], {}
-    with _one_thread():
+    with one_thread():
         for p in (3, 11):
             x, y, P, D, pre_mse, tri, dense = _train_pair(p, d, B, pre, raw, gen)
             xs, ys = x.numpy(), y.numpy()

@@ -17,12 +17,13 @@ with ‖∇‖ ~ 1e-2 while the loss has stopped changing (≈ 1% over 4× more 
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
 import torch
+
+from numerics.threads import one_thread
 
 DTYPE = torch.float64
 
@@ -91,24 +92,9 @@ class Trained:
         return float(sum((w ** 2).sum() for w in self.weights) + sum((b ** 2).sum() for b in self.biases))
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run small dense kernels on one intra-op thread (restored afterwards).
-
-    The networks here are tiny; on a shared CPU extra threads only add contention
-    (measured 10× slower with 2 threads under load).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _minimise(objective, theta0: np.ndarray, gtol: float, maxiter: int):
     """L-BFGS-B on a torch objective of a flat float64 vector; returns (θ, loss, ‖∇‖, its, ok)."""
-    with _one_thread():
+    with one_thread():
         return _lbfgs(objective, theta0, gtol, maxiter)
 
 
