@@ -33,12 +33,10 @@ WRONG_C_W = 1.05  # control: the kernel of a network whose C_W is 5% larger
 
 
 def _kernel_symbolic():
-    """K^(l+1)_ab = C_b + C_W E[sigma(z_a) sigma(z_b)], z ~ N(0, K^(l))."""
-    Kl = sp.Function("K^{(l)}")
+    """K^(ℓ+1)_ab = C_b + C_W 𝔼[σ(z_a) σ(z_b)], z ~ N(0, K^(ℓ))."""
+    sigma, expect = sp.Function("σ"), sp.Function("𝔼")
     za, zb = sp.symbols("z_a z_b")
-    s = sp.Function("sigma")
-    return sp.Eq(sp.Symbol("K^{(l+1)}_{ab}"),
-                 sp.Symbol("C_b") + sp.Symbol("C_W") * sp.Function("E_{K^{(l)}}")(s(za) * s(zb)))
+    return sp.Eq(sp.Symbol("K_ab^ℓ+1"), sp.Symbol("C_b") + sp.Symbol("C_W") * expect(sigma(za) * sigma(zb)))
 
 
 def _unique_entries(k):
