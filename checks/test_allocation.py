@@ -9,7 +9,6 @@ in its learnable entries, multi-start Levenberg-Marquardt otherwise).
 """
 from __future__ import annotations
 
-import contextlib
 
 import matplotlib
 
@@ -21,6 +20,7 @@ import torch  # noqa: E402
 
 from checks.claims import Measurement, Point, claim  # noqa: E402
 from numerics import allocation as num  # noqa: E402
+from numerics.threads import one_thread  # noqa: E402
 from theory import allocation as th  # noqa: E402
 
 DERIVED = "derived (generic-rank argument; paper's full text unavailable), arXiv 2502.06300"
@@ -31,15 +31,6 @@ LM_TOL = 1e-8         # same for the iterative solver (polynomial students)
 INT_TOL = 0.5
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny batched tensor ops: intra-op threading only adds overhead; restored on exit."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _lffn_case(widths, m, gen):
@@ -73,7 +64,7 @@ EQ_CASES = [([4, 2, 4], 6), ([4, 2, 4], 3), ([5, 3, 2, 4], 6), ([3, 1, 3], 5), (
 def _equations(ctx):
     gen = ctx.generator()
     points = []
-    with _one_thread():
+    with one_thread():
         for widths, m in EQ_CASES:
             shapes = num.lffn_shapes(widths)
             X = num.sample_inputs((widths[0], m), gen)
@@ -115,7 +106,7 @@ ONE_LAYER_CASES = [([3, 4, 2], 5, "W2", (5, 6, 7)), ([3, 4, 2], 2, "W2", (3, 4, 
 def _one_layer(ctx):
     gen, rng = ctx.generator(), ctx.rng
     points, n_total = [], 0
-    with _one_thread():
+    with one_thread():
         for widths, m, name, Ms in ONE_LAYER_CASES:
             E = th.equations(widths, m)
             agree = agree_ctrl = count = maximal = 0
@@ -153,7 +144,7 @@ def _fraction(ctx):
     gen, rng = ctx.generator(), ctx.rng
     n_per, per_net = (4000, 200) if ctx.full else (1200, 200)
     points = []
-    with _one_thread():
+    with one_thread():
         for widths, m, layer, M in FRACTION_CASES:
             shapes = num.lffn_shapes(widths)
             pool = num.entries(shapes)
@@ -186,7 +177,7 @@ def _bottleneck(ctx):
     E = th.equations(widths, m)
     shapes = num.lffn_shapes(widths)
     points = []
-    with _one_thread():
+    with one_thread():
         for name in ("W1", "W2"):
             alloc = num.entries(shapes, [name])
             matched, rank = 0, None
@@ -235,7 +226,7 @@ def _two_layer(ctx):
     n_big, n_solve = 1_000_000, (1500 if ctx.full else 600)
     T, S = num.sample_weights(shapes, gen, (n_big,)), num.sample_weights(shapes, gen, (n_big,))
     p_th, se_th, _ = num.binomial_estimate(_f6_criterion(T, S))
-    with _one_thread():
+    with one_thread():
         T, S = num.sample_weights(shapes, gen, (n_solve,)), num.sample_weights(shapes, gen, (n_solve,))
         X = num.sample_inputs((n_solve, 2, 3), gen)
         res = num.solve_lm(num.lffn_forward, S, X, F6_ALLOC, num.lffn_forward(T, X), starts=16,
@@ -267,7 +258,7 @@ RNN_DIMS = [(2, 1, 1, 3), (2, 1, 1, 4), (2, 1, 1, 6), (3, 1, 1, 5), (3, 1, 1, 8)
 def _rnn_dim(ctx):
     gen = ctx.generator()
     points = []
-    with _one_thread():
+    with one_thread():
         for N, di, do, T in RNN_DIMS:
             shapes = num.rnn_shapes(N, di, do)
             X = num.sample_inputs((T, di, T * di + 1), gen)
@@ -296,7 +287,7 @@ def _rnn_rules(ctx):
     points = []
     cases = [("D", (6, 1, 2, 3), 5, (5, 6, 7, 8)), ("D", (6, 1, 2, 3), 2, (3, 4, 5)),
              ("B", (6, 2, 1, 3), 8, (5, 6, 7, 8))]
-    with _one_thread():
+    with one_thread():
         for name, (N, di, do, T), m, Ms in cases:
             E = num.generic_rank(num.rnn_forward, num.rnn_shapes(N, di, do),
                                  num.sample_inputs((T, di, m), gen),
@@ -343,7 +334,7 @@ def _relu_readout(ctx):
     d, N, n = 4, 8, (400 if ctx.full else 120)
     shapes = num.relu_shapes(d, N)
     points, curve = [], []
-    with _one_thread():
+    with one_thread():
         for size in (3, 4, 5, 6, 8):
             alloc = [("U", 0, k) for k in range(size)]
             agree = agree_ctrl = hits = 0
@@ -392,7 +383,7 @@ def _spread(ctx):
     best = max(th.single_layer_fraction(widths, m, layer, M) for layer in (1, 2))
     n_per, nets = (200, 20) if ctx.full else (200, 6)
     hits = []
-    with _one_thread():
+    with one_thread():
         for _ in range(nets):
             mats = num.sample_weights(shapes, gen)
             J = num.jacobian(num.lffn_forward, mats, num.sample_inputs((widths[0], m), gen), pool)
@@ -419,7 +410,7 @@ def _spread_figure(ctx):
     pool = num.entries(shapes)
     E = th.equations(widths, m)
     Ms = list(range(E, E + 3))  # the last layer has only 8 entries
-    with _one_thread():
+    with one_thread():
         mats = num.sample_weights(shapes, gen)
         J = num.jacobian(num.lffn_forward, mats, num.sample_inputs((widths[0], m), gen), pool)
         rows = {}
@@ -440,6 +431,207 @@ def _spread_figure(ctx):
     ax.set_xlabel(f"learnable weights M (widths {widths}, m = {m}, E = {E})")
     ax.set_ylabel("P(r_A = E)")
     ax.legend(fontsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------- ReLU first layer
+RELU_A = (4, 8, 4)          # d_in, N, m: M = 4 weights, one row vs one per neuron
+RELU_B = (16, 8, 4, 16)     # d_in, N, m, M: M weights over k = 1, 2, 4 neurons (M/k >= m each)
+RELU_B_KS = (1, 2, 4)
+A_ROW = [("W", 0, j) for j in range(4)]
+A_ONE = [("W", k, k) for k in range(4)]
+
+
+def _block_alloc(k, d_in=RELU_B[0], M=RELU_B[3]):
+    return [("W", i, j) for i in range(k) for j in range(i * M // k, (i + 1) * M // k)]
+
+
+def _relu_draws(d_in, N, m, n, gen):
+    """(student, X, y*) for n teacher/student/input draws of the one-output ReLU network."""
+    shapes = num.relu_shapes(d_in, N)
+    T, S = num.sample_weights(shapes, gen, (n,)), num.sample_weights(shapes, gen, (n,))
+    X = num.sample_inputs((n, d_in, m), gen)
+    return S, X, num.relu_forward(T, X)[:, 0]
+
+
+def _residual(S, X, y, k):
+    """What the first k (learnable) neurons must produce: y* minus the fixed neurons."""
+    U = S["U"][:, 0]
+    return (y - (U[:, k:, None] * torch.relu(S["W"][:, k:] @ X)).sum(1)).numpy()
+
+
+def _criteria_a(S, X, y):
+    """Exact verdicts (row, one per neuron) for configuration A."""
+    U = S["U"][:, 0].numpy()
+    row = th.relu_row_matchable(_residual(S, X, y, 1) / U[:, :1])
+    W0 = S["W"][:, :4].clone()
+    W0[:, range(4), range(4)] = 0
+    one = th.relu_one_per_neuron_matchable((W0 @ X).numpy(), X[:, :4].numpy(), U[:, :4],
+                                           _residual(S, X, y, 4))
+    return row, one
+
+
+def _criteria_b(S, X, y):
+    U = S["U"][:, 0].numpy()
+    return {k: th.relu_neurons_matchable(_residual(S, X, y, k), U[:, :k]) for k in RELU_B_KS}
+
+
+def _paired_gap(a, b):
+    """Mean of b - a over paired draws and its standard error."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
+
+
+def _linear_matched(alloc, d_in, N, m, n, gen):
+    """Fraction of draws where the *linear* network y = U W x is matched by least squares."""
+    shapes = num.lffn_shapes([d_in, N, 1])
+    alloc = [("W1", i, j) for _, i, j in alloc]
+    hits = 0
+    for _ in range(n):
+        _, student, X, target = _lffn_case([d_in, N, 1], m, gen)
+        hits += num.solve_affine(num.lffn_forward, student, X, alloc, target)[1] < MATCH_TOL
+    return hits / n
+
+
+def _construct_b(S, X, y, k, yes):
+    """Forward residuals of the explicit solutions of the criterion-yes draws (config B)."""
+    idx = torch.as_tensor(np.flatnonzero(yes))
+    Ss = {n: v[idx] for n, v in S.items()}
+    r, u = _residual(Ss, X[idx], y[idx], k), Ss["U"][:, 0, :k].numpy()
+    v = torch.as_tensor(th.relu_neurons_outputs(r, u))
+    Z = torch.where(v > 0, v, -torch.ones_like(v))      # any z <= 0 switches a neuron off
+    alloc = _block_alloc(k)
+    theta = num.relu_rows_for_preactivations(Ss, X[idx], alloc, Z)
+    out = num.relu_forward(num.scatter(Ss, alloc, theta), X[idx])[:, 0]
+    return (torch.linalg.norm(out - y[idx], dim=-1) / torch.linalg.norm(y[idx], dim=-1)).numpy()
+
+
+@claim("allocation.relu.spread-first-layer", source="derived (Q2, Q3, sign cone), " + DERIVED,
+       seed=5110, stochastic=True,
+       statement="shallow ReLU (one output): the same first-layer budget spread over more neurons "
+                 "matches the teacher more often - one weight in each of 4 neurons beats one "
+                 "whole input row (d_in = m = 4, N = 8), and M = 16 weights over k neurons give "
+                 "MP = 1 - 2^(1-k)(1 - p); the linear network has MP = 1 for all of them",
+       formula=lambda: sp.Eq(sp.Symbol("MP_k"), 1 - 2 ** (1 - sp.Symbol("k")) * (1 - sp.Symbol("p"))))
+def _relu_spread(ctx):
+    gen = ctx.generator()
+    n_a, n_b, n_big, n_solve, n_lin = ((12000, 20000, 400_000, 300, 60) if ctx.full
+                                       else (2500, 4000, 100_000, 100, 20))
+    points = []
+    with one_thread():
+        # A: criteria on two independent samples (prediction, measurement)
+        pred_a = [_criteria_a(*_relu_draws(*RELU_A, n_a, gen)) for _ in range(2)]
+        (p_row, p_one), (m_row, m_one) = pred_a
+        gap_pred, se_pred = _paired_gap(p_row, p_one)
+        gap_a, se_a = _paired_gap(m_row, m_one)
+        lin_a = [_linear_matched(a, *RELU_A, n_lin, gen) for a in (A_ROW, A_ONE)]
+        lin_pred_a = [th.one_layer_verdict([4, 8, 1], 4, [("W1", i, j) for _, i, j in a]).mp
+                      for a in (A_ROW, A_ONE)]
+        points.append(Point(f"A: MP(one weight in 4 neurons) - MP(whole row) "
+                            f"[{m_one.mean():.3f} vs {m_row.mean():.3f}]", gap_pred, gap_a,
+                            se=float(np.hypot(se_pred, se_a)), control=lin_pred_a[1] - lin_pred_a[0],
+                            n=m_row.size))
+        # B: p from a large sample of residual orthants, measured verdicts on fresh draws
+        orth = {k: [] for k in RELU_B_KS}
+        for _ in range(n_big // 25_000):
+            S, X, y = _relu_draws(*RELU_B[:3], 25_000, gen)
+            for k in RELU_B_KS:
+                orth[k].append((_residual(S, X, y, k) >= 0).all(-1))
+        orth = {k: np.concatenate(v) for k, v in orth.items()}
+        S, X, y = _relu_draws(*RELU_B[:3], n_b, gen)
+        crit_b = _criteria_b(S, X, y)
+        mp_pred = {k: float(th.relu_neurons_mp(k, float(orth[k].mean()))) for k in RELU_B_KS}
+        for k in RELU_B_KS[1:]:
+            per_draw = 2.0 ** (1 - k) * orth[k] - orth[1]          # prediction's own MC error
+            se_p = float(per_draw.std(ddof=1) / np.sqrt(per_draw.size))
+            gap, se = _paired_gap(crit_b[1], crit_b[k])
+            points.append(Point(f"B: MP(k={k}) - MP(k=1), M=16 [{crit_b[k].mean():.3f} vs "
+                                f"{crit_b[1].mean():.3f}]", mp_pred[k] - mp_pred[1], gap,
+                                se=float(np.hypot(se_p, se)), control=0.0, n=n_b))
+        lin_b = [_linear_matched(_block_alloc(k), *RELU_B[:3], n_lin, gen) for k in (1, 4)]
+        lin_pred_b = [th.one_layer_verdict([16, 8, 1], 4, [("W1", i, j) for _, i, j in
+                                                          _block_alloc(k)]).mp for k in (1, 4)]
+        points.append(Point("linear network: MP(spread) - MP(concentrated), A and B",
+                            (lin_pred_a[1] - lin_pred_a[0]) + (lin_pred_b[1] - lin_pred_b[0]),
+                            (lin_a[1] - lin_a[0]) + (lin_b[1] - lin_b[0]), se=0.0,
+                            control=gap_pred, n=4 * n_lin))
+        # constructive sufficiency (B): every criterion-yes draw reproduced by a forward pass
+        bad_construct = sum(int((_construct_b(S, X, y, k, crit_b[k]) >= MATCH_TOL).sum())
+                            for k in RELU_B_KS)
+        points.append(Point("B: criterion-yes draws whose explicit weights miss the teacher",
+                            0, bad_construct, se=0.0, rule="le",
+                            n=int(sum(c.sum() for c in crit_b.values()))))
+        # independent solver on a subset: it may miss matches, it can never beat the criteria
+        solver, beaten = {}, 0
+        Sa, Xa, ya = _relu_draws(*RELU_A, n_solve, gen)
+        for name, alloc, ok in zip(("row", "one"), (A_ROW, A_ONE), _criteria_a(Sa, Xa, ya)):
+            res = num.solve_relu_lm(Sa, Xa, alloc, ya[:, None], starts=12, generator=gen).numpy()
+            solver[f"A {name}"] = (res < LM_TOL, ok)
+            beaten += int(((res < LM_TOL) & ~ok).sum())
+        Sb, Xb, yb = _relu_draws(*RELU_B[:3], n_solve // 2, gen)
+        crit_s = _criteria_b(Sb, Xb, yb)
+        for k in (1, 4):
+            res = num.solve_relu_lm(Sb, Xb, _block_alloc(k), yb[:, None], starts=12,
+                                    generator=gen).numpy()
+            r, u = _residual(Sb, Xb, yb, k), Sb["U"][:, 0, :k].numpy()
+            sign = np.where(u[:, :1] > 0, 1.0, -1.0)
+            floor = np.where(crit_s[k], 0.0, np.linalg.norm(np.minimum(sign * r, 0), axis=-1)
+                             / torch.linalg.norm(yb, dim=-1).numpy())
+            beaten += int((res < floor * (1 - 1e-6) - 1e-12).sum())
+            solver[f"B k={k}"] = (res < LM_TOL, crit_s[k])
+        points.append(Point("solver beats the criteria (match where none exists, or residual "
+                            "below the exact minimum)", 0, beaten, se=0.0, rule="le",
+                            n=3 * n_solve))
+    found, true = (sum(int(v[i].sum()) for v in solver.values()) for i in (0, 1))
+    rates = "; ".join(f"{lab}: solver {s.sum()}/{ok.sum()} of criterion matches"
+                      for lab, (s, ok) in solver.items())
+    rates += (f" (overall {found}/{true} = {found / max(true, 1):.2f}; the misses are optimizer "
+              "misses: B's criterion matches are all rebuilt explicitly above)")
+    fig = _relu_spread_figure(m_row, m_one, crit_b, mp_pred, lin_a, solver)
+    return Measurement(points, n=2 * n_a + n_b + n_big, figures={"relu_spread_first_layer": fig},
+                       notes=(
+        "A: d_in = m = 4, N = 8, M = 4; exact criteria (row: all t > 0; one weight per neuron: "
+        "cell enumeration) on two independent samples, one gives the prediction, the other the "
+        "measurement (paired SEs combined). B: d_in = 16, N = 8, m = 4, M = 16 over k neurons; "
+        "prediction 1 - 2^(1-k)(1 - p) with p = P(residual >= 0) from "
+        f"{n_big} draws, measured by the sign-cone criterion on {n_b} fresh draws; every "
+        "criterion-yes draw is reproduced by explicit weights (forward pass, relative residual "
+        f"< {MATCH_TOL}). Controls: the linear network's rule (MP = 1 for every allocation "
+        "here, gap 0) for A, 'spreading does not change MP' for B; the linear point's control is "
+        "the ReLU gap. Solver (softplus homotopy + LM, 12 multi-scale starts) on "
+        f"{n_solve} + {n_solve // 2} draws: {rates}; it never matches where a criterion says no "
+        "and never goes below the exact minimal residual (distance to the reachable orthant)."))
+
+
+def _relu_spread_figure(m_row, m_one, crit_b, mp_pred, lin_a, solver):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    labels = ["whole row", "1 weight x 4 neurons"]
+    vals = [num.binomial_estimate(v)[:2] for v in (m_row, m_one)]
+    x = np.arange(2)
+    ax1.bar(x - 0.2, [v[0] for v in vals], 0.35, yerr=[v[1] for v in vals], capsize=3,
+            label="ReLU, exact criterion")
+    ax1.bar(x + 0.2, lin_a, 0.35, label="linear, least squares")
+    sol = [num.binomial_estimate(solver[f"A {a}"][0])[:2] for a in ("row", "one")]
+    ax1.errorbar(x - 0.05, [v[0] for v in sol], yerr=[v[1] for v in sol], fmt="kx", capsize=3,
+                 label="ReLU, solver on a subset (lower bound)")
+    ax1.set_xticks(x, labels)
+    ax1.set_ylim(0, 1.35)
+    ax1.set_ylabel("match probability")
+    ax1.set_title("M = 4 = m, d_in = 4, N = 8", fontsize=9)
+    ax1.legend(fontsize=7, loc="upper left")
+    ks = list(RELU_B_KS)
+    est = [num.binomial_estimate(crit_b[k])[:2] for k in ks]
+    ax2.errorbar(ks, [e[0] for e in est], yerr=[e[1] for e in est], fmt="o", capsize=3,
+                 label="ReLU, exact criterion")
+    ax2.plot(ks, [mp_pred[k] for k in ks], "--", label="1 - 2^(1-k)(1 - p)")
+    sol = [num.binomial_estimate(solver[f"B k={k}"][0])[:2] for k in (1, 4)]
+    ax2.errorbar([1.1, 4.1], [v[0] for v in sol], yerr=[v[1] for v in sol], fmt="kx", capsize=3,
+                 label="solver on a subset (lower bound)")
+    ax2.axhline(1.0, color="gray", lw=1, label="linear network")
+    ax2.set_xticks(ks)
+    ax2.set_xlabel("neurons k sharing M = 16 first-layer weights (m = 4, d_in = 16)")
+    ax2.set_ylim(0, 1.05)
+    ax2.legend(fontsize=7)
     return fig
 
 

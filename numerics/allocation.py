@@ -162,18 +162,65 @@ def solve_lm(forward, fixed: dict, X, alloc: list, target, starts: int,
     solved from ``starts`` random initial points at once (batch ``B*starts``).
     """
     B = target.shape[0]
-    M = len(alloc)
+    fx, Xr, tr = _repeat(fixed, X, target, starts)
+    theta = torch.randn(B * starts, len(alloc), generator=generator, dtype=DTYPE)
+    _, cost = _lm(_residual_fn(forward, fx, alloc, Xr, tr), theta, iters)
+    return _best_relative(cost, tr, B, starts)
+
+
+def relu_softplus_forward(beta: float) -> Callable:
+    """``y = U softplus_beta(W x)``, the smooth stand-in for ``relu`` (-> relu as beta grows)."""
+    return lambda mats, X: mats["U"] @ torch.nn.functional.softplus(mats["W"] @ X, beta=beta)
+
+
+def solve_relu_lm(fixed: dict, X, alloc: list, target, starts: int, generator: torch.Generator,
+                  betas=(4.0, 16.0, 64.0), iters: int = 40, final_iters: int = 60,
+                  scales=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0)) -> torch.Tensor:
+    """Multi-start Levenberg-Marquardt for the shallow ReLU student, with a softplus
+    homotopy; returns the best relative residual per instance (a lower bound on
+    matchability: a miss is not a proof that no match exists).
+
+    Plain LM stalls where a learnable neuron is inactive on a sample (zero gradient).
+    Each start is first solved for ``softplus_beta`` with increasing ``beta``
+    (``iters`` steps each), then polished on the exact ReLU network (``final_iters``).
+    Start ``s`` draws ``theta ~ N(0, scales[s mod len(scales)]^2)``: matches that need
+    large weights (a small fixed readout weight) are reached from the large scales.
+    """
+    B = target.shape[0]
+    fx, Xr, tr = _repeat(fixed, X, target, starts)
+    scale = torch.tensor(scales, dtype=DTYPE).repeat(starts // len(scales) + 1)[:starts]
+    theta = torch.randn(B * starts, len(alloc), generator=generator, dtype=DTYPE)
+    theta = theta * scale.repeat(B)[:, None]
+    for beta in betas:
+        theta, _ = _lm(_residual_fn(relu_softplus_forward(beta), fx, alloc, Xr, tr), theta, iters)
+    _, cost = _lm(_residual_fn(relu_forward, fx, alloc, Xr, tr), theta, final_iters)
+    return _best_relative(cost, tr, B, starts)
+
+
+def _repeat(fixed, X, target, starts):
     rep = lambda t: t.repeat_interleave(starts, dim=0)
-    fx = {n: rep(v) for n, v in fixed.items()}
-    Xr, tr = rep(X), rep(target)
-    theta = torch.randn(B * starts, M, generator=generator, dtype=DTYPE)
-    resid = lambda th: (forward(scatter(fx, alloc, th), Xr) - tr).reshape(B * starts, -1)
-    lam = torch.full((B * starts,), 1e-2, dtype=DTYPE)
+    return {n: rep(v) for n, v in fixed.items()}, rep(X), rep(target)
+
+
+def _residual_fn(forward, fx, alloc, Xr, tr):
+    n = tr.shape[0]
+    return lambda th: (forward(scatter(fx, alloc, th), Xr) - tr).reshape(n, -1)
+
+
+def _best_relative(cost, tr, B, starts):
+    rel = cost.sqrt() / torch.linalg.norm(tr.reshape(B * starts, -1), dim=-1)
+    return rel.reshape(B, starts).min(dim=1).values.detach()
+
+
+def _lm(resid, theta, iters):
+    """Batched Levenberg-Marquardt (Marquardt's diagonal scaling); returns (theta, cost)."""
+    n, M = theta.shape
+    lam = torch.full((n,), 1e-2, dtype=DTYPE)
     r = resid(theta)
     cost = (r * r).sum(-1)
     eye = torch.eye(M, dtype=DTYPE)
     for _ in range(iters):
-        J = _batched_jacobian(resid, theta)                              # (B*S, R, M)
+        J = _batched_jacobian(resid, theta)                              # (n, R, M)
         JtJ = J.transpose(1, 2) @ J
         g = (J.transpose(1, 2) @ r[..., None])[..., 0]
         A = JtJ + lam[:, None, None] * (torch.diag_embed(JtJ.diagonal(dim1=1, dim2=2)) + eye)
@@ -186,8 +233,7 @@ def solve_lm(forward, fixed: dict, X, alloc: list, target, starts: int,
         r = torch.where(better[:, None], r_new, r)
         cost = torch.where(better, c_new, cost)
         lam = torch.where(better, lam * 0.3, lam * 10).clamp(1e-12, 1e12)
-    rel = cost.sqrt() / torch.linalg.norm(tr.reshape(B * starts, -1), dim=-1)
-    return rel.reshape(B, starts).min(dim=1).values.detach()
+    return theta.detach(), cost.detach()
 
 
 def _batched_jacobian(resid, theta):
@@ -198,6 +244,40 @@ def _batched_jacobian(resid, theta):
     rows = [torch.autograd.grad(out[:, i].sum(), th, retain_graph=i + 1 < out.shape[1])[0]
             for i in range(out.shape[1])]
     return torch.stack(rows, dim=1)
+
+
+def relu_rows_for_preactivations(fixed: dict, X: torch.Tensor, alloc: list,
+                                 Z: torch.Tensor) -> torch.Tensor:
+    """Learnable first-layer weights giving the rows' pre-activations ``Z`` exactly.
+
+    ``alloc`` lies in ``W``; its rows, in order of first appearance, are the rows of
+    ``Z`` (shape ``(..., k, m)``).  Row i needs ``theta_i^T X_{S_i} = Z_i - z_i^fix``
+    with ``X_{S_i}`` the rows of X at the learnable columns; the minimum-norm solution
+    ``theta_i = X_S (X_S^T X_S)^{-1} (Z_i - z_i^fix) = Q R^{-T} (Z_i - z_i^fix)``
+    (``X_S = QR``: no squared condition number) is exact when ``|S_i| >= m`` (``X_S`` has
+    rank m for generic inputs).  Returns ``theta`` in ``alloc`` order.
+    """
+    if any(a[0] != "W" for a in alloc):
+        raise ValueError("alloc must lie in the first layer W for this construction")
+    rows = list(dict.fromkeys(a[1] for a in alloc))
+    if Z.shape[-2] != len(rows):
+        raise ValueError(f"Z must have one row per learnable neuron ({len(rows)}), got {Z.shape[-2]}")
+    theta = torch.zeros(*Z.shape[:-2], len(alloc), dtype=DTYPE)
+    W = fixed["W"]
+    for k, i in enumerate(rows):
+        ks = [n for n, a in enumerate(alloc) if a[1] == i]
+        cols = [alloc[n][2] for n in ks]
+        if len(cols) < X.shape[-1]:
+            raise ValueError(f"row {i} has {len(cols)} learnable entries, need >= m = {X.shape[-1]}")
+        keep = torch.ones(W.shape[-1], dtype=DTYPE)
+        keep[cols] = 0
+        z_fix = ((W[..., i, :] * keep)[..., None, :] @ X)[..., 0, :]             # (..., m)
+        XS = X[..., cols, :]                                                    # (..., s, m)
+        Q, R = torch.linalg.qr(XS)
+        coef = torch.linalg.solve_triangular(R.transpose(-1, -2), (Z[..., k, :] - z_fix)[..., None],
+                                             upper=False)
+        theta[..., ks] = (Q @ coef)[..., 0]
+    return theta
 
 
 # --------------------------------------------------------------------------- Monte Carlo

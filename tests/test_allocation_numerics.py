@@ -79,6 +79,55 @@ def test_solve_lm_finds_planted_two_layer_solution():
     assert (res < 1e-8).all()
 
 
+def test_rows_for_preactivations_hit_the_target():
+    shapes = num.relu_shapes(6, 5)
+    fixed = num.sample_weights(shapes, _gen(10), (3,))
+    X = num.sample_inputs((3, 6, 4), _gen(11))
+    alloc = [("W", 1, j) for j in range(4)] + [("W", 3, j) for j in (0, 2, 3, 4, 5)]
+    Z = torch.randn(3, 2, 4, dtype=torch.float64)
+    student = num.scatter(fixed, alloc, num.relu_rows_for_preactivations(fixed, X, alloc, Z))
+    torch.testing.assert_close((student["W"] @ X)[:, [1, 3]], Z)
+    torch.testing.assert_close(student["W"][:, [0, 2, 4]], fixed["W"][:, [0, 2, 4]])
+    with pytest.raises(ValueError):
+        num.relu_rows_for_preactivations(fixed, X, alloc[:3], Z[:, :1])
+    with pytest.raises(ValueError):
+        num.relu_rows_for_preactivations(fixed, X, [("U", 0, 0)], Z[:, :1])
+
+
+def test_softplus_forward_tends_to_relu():
+    mats = num.sample_weights(num.relu_shapes(3, 4), _gen(12))
+    X = num.sample_inputs((3, 5), _gen(13))
+    gap = (num.relu_softplus_forward(1e4)(mats, X) - num.relu_forward(mats, X)).abs().max()
+    assert gap < 1e-3
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_solve_relu_lm_planted_and_lower_bound(one_thread):
+    shapes = num.relu_shapes(4, 3)
+    alloc = [("W", i, j) for i in range(2) for j in range(4)]
+    teacher = num.sample_weights(shapes, _gen(14), (8,))
+    student = num.scatter(teacher, alloc, torch.randn(8, 8, dtype=torch.float64))
+    X = num.sample_inputs((8, 4, 3), _gen(15))
+    res = num.solve_relu_lm(student, X, alloc, num.relu_forward(teacher, X), starts=6,
+                            generator=_gen(16))
+    assert (res < 1e-8).all()
+    # both learnable readout weights positive, target pushes sample 0 below the fixed part:
+    # the best residual is |r_0| / ||y*|| with r = y* - fixed neuron's output
+    student["U"][:, 0, :2] = student["U"][:, 0, :2].abs()
+    fixed_out = student["U"][:, :, 2:] @ torch.relu(student["W"][:, 2:] @ X)
+    target = fixed_out + torch.tensor([-0.5, 0.3, 0.2], dtype=torch.float64)
+    res = num.solve_relu_lm(student, X, alloc, target, starts=6, generator=_gen(17))
+    floor = 0.5 / torch.linalg.norm(target, dim=(-2, -1))
+    assert (res >= floor * (1 - 1e-9)).all() and (res < floor * (1 + 1e-6)).float().mean() > 0.5
+
+
 def test_binomial_estimate():
     p, se, n = num.binomial_estimate([1, 0, 1, 1])
     assert (p, n) == (0.75, 4) and math.isclose(se, math.sqrt(0.75 * 0.25 / 4))

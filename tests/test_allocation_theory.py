@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 from theory import allocation as th
@@ -120,10 +121,74 @@ def test_one_per_neuron_criterion_finds_planted_solutions():
     assert not th.relu_one_per_neuron_matchable(Z0, C, u, r + 10 * rng.normal(size=r.shape)).all()
 
 
+def _cone_lp(r, u):
+    """Independent check: is r = sum_k u_k v_k with v_k >= 0 feasible (linear program)?"""
+    from scipy.optimize import linprog
+    k, m = len(u), len(r)
+    A = np.zeros((m, k * m))
+    for j in range(k):
+        A[:, j * m:(j + 1) * m] = u[j] * np.eye(m)
+    return linprog(np.zeros(k * m), A_eq=A, b_eq=r, bounds=(0, None), method="highs").status == 0
+
+
+_generic = st.tuples(st.sampled_from([-1.0, 1.0]), st.floats(0.05, 3.0)).map(lambda t: t[0] * t[1])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_generic, min_size=1, max_size=4), st.lists(_generic, min_size=1, max_size=4))
+def test_neurons_criterion_is_the_cone_lp(u, r):
+    u, r, k = np.array(u), np.array(r), len(u)
+    assert bool(th.relu_neurons_matchable(r, u)) == _cone_lp(r, u)
+    v = th.relu_neurons_outputs(r, u)
+    if th.relu_neurons_matchable(r, u):
+        assert (v >= 0).all()
+        np.testing.assert_allclose(u @ v, r, atol=1e-12)
+    else:
+        assert np.isnan(v).all()
+    if k == 1:
+        assert bool(th.relu_row_matchable(r / u[0])) == bool(th.relu_neurons_matchable(r, u))
+
+
+def test_neurons_mp_against_gaussian_orthant_law():
+    """r ~ N(0, Sigma) in R^2: P(r >= 0) = 1/4 + arcsin(rho) / (2 pi) (Sheppard)."""
+    rng = np.random.default_rng(1)
+    n, rho = 400_000, -0.4
+    z = rng.normal(size=(n, 2))
+    r = np.stack([z[:, 0], rho * z[:, 0] + math.sqrt(1 - rho ** 2) * z[:, 1]], -1)
+    p = 0.25 + math.asin(rho) / (2 * math.pi)
+    for k in (1, 2, 3):
+        hits = th.relu_neurons_matchable(r, rng.normal(size=(n, k)))
+        se = math.sqrt(hits.mean() * (1 - hits.mean()) / n)
+        assert abs(hits.mean() - float(th.relu_neurons_mp(k, p))) < 5 * se
+    assert th.relu_neurons_mp(3, sp.Rational(1, 2)) == sp.Rational(7, 8)   # m = 1: 1 - 2^-k
+
+
+def test_one_per_neuron_verdicts_reproduce_the_network():
+    """Brute force over the cells with the ReLU output recomputed for every candidate."""
+    rng = np.random.default_rng(2)
+    M = m = 3
+    for _ in range(150):
+        Z0, C = rng.normal(size=(M, m)), rng.normal(size=(M, m))
+        u, r = rng.normal(size=M), rng.normal(size=m)
+        bps = np.sort(-Z0 / C, axis=-1)
+        found = False
+        for cell in itertools.product(range(m + 1), repeat=M):
+            mid = np.array([bps[k, 0] - 1 if c == 0 else bps[k, -1] + 1 if c == m
+                            else bps[k, c - 1:c + 1].mean() for k, c in enumerate(cell)])
+            act = Z0 + mid[:, None] * C > 0
+            G = (u[:, None] * act * C).T
+            if abs(np.linalg.det(G)) < 1e-12:
+                continue
+            theta = np.linalg.solve(G, r - u @ (act * Z0))
+            found |= np.allclose(u @ np.maximum(Z0 + theta[:, None] * C, 0), r, atol=1e-10)
+        assert bool(th.relu_one_per_neuron_matchable(Z0, C, u, r)) == found
+
+
 def test_formulas_registered():
     assert get_formula("allocation.equations").evaluate(widths="4,2,4", m="6") == 12
     out = get_formula("allocation.single_layer_fraction").evaluate(widths="3,4,4,2", m=5, layer=3, M=6)
     assert out["fraction"] == "4/7" and math.isclose(float(out["value"]), 4 / 7)
+    assert get_formula("allocation.relu_spread_mp").evaluate(k=2, p="1/4") == sp.Rational(5, 8)
 
 
 @pytest.mark.parametrize("call", [
@@ -134,6 +199,7 @@ def test_formulas_registered():
     lambda: th.first_layer_verdict([3, 4, 2], 2, [("W1", 0, 0)]),
     lambda: th.last_layer_verdict([3, 4, 2], 2, [("W2", 5, 0)]),
     lambda: th.rnn_shapes(0, 1, 1),
+    lambda: th.relu_neurons_mp(0, "1/2"), lambda: th.relu_neurons_mp(2, "3/2"),
 ])
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):

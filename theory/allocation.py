@@ -40,7 +40,7 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
-from theory.formulas import Param, check_int, formula
+from theory.formulas import Param, check_int, check_real, formula
 
 SOURCE = "Schlisselberg & Darshan, arXiv 2502.06300 (full text unavailable)"
 
@@ -516,10 +516,67 @@ def relu_readout_verdict(active) -> Verdict:
 
 
 def relu_row_matchable(t) -> np.ndarray:
-    """One neuron's whole input row learnable, ``d_in = m``: match iff all
-    ``t_mu = (y*_mu - sum_{k != j} u_k relu(w_k x_mu)) / u_j > 0`` (derived Q2; the unique
-    solution is ``w_j = X^{-T} t``).  Vectorised over the leading axes of ``t``."""
+    """One neuron j with ``>= m`` learnable entries in its input row (e.g. the whole row,
+    ``d_in = m``): match iff all ``t_mu = (y*_mu - sum_{k != j} u_k relu(w_k x_mu)) / u_j > 0``.
+
+    derived (Q2): the learnable entries move ``z = w_j X`` over all of ``R^m`` (the
+    learnable rows of X have rank m), so the output ``u_j relu(z)`` must hit ``u_j t``,
+    i.e. ``relu(z) = t``: possible iff ``t >= 0`` (``t_mu = 0`` has probability 0), with
+    ``z = t`` (for ``d_in = m`` uniquely ``w_j = X^{-T} t``).  Vectorised over the
+    leading axes of ``t``.  The case k = 1 of :func:`relu_neurons_matchable`.
+    """
     return np.all(np.asarray(t) > 0, axis=-1)
+
+
+def relu_neurons_matchable(r, u) -> np.ndarray:
+    """k learnable neurons, each with ``>= m`` learnable entries of its input row
+    (``d_in >= m``, one output): match iff every sample mu has ``r_mu = 0`` or a learnable
+    neuron whose readout weight has the sign of ``r_mu``.  For non-zero ``u``: the ``u_k``
+    have both signs, or all ``u > 0`` and ``r >= 0``, or all ``u < 0`` and ``r <= 0``.
+
+    ``r = y* - sum_{fixed neurons} u_i relu(w_i X)`` is the residual the learnable
+    neurons must produce.  derived: as in :func:`relu_row_matchable` each learnable
+    neuron's pre-activation ``z_k`` is free in ``R^m``, so the reachable residuals are
+    ``{sum_k u_k v_k : v_k >= 0}``, a cone that splits over the samples.  Arrays
+    ``r (..., m)``, ``u (..., k)``; returns a bool array ``(...)``.
+    """
+    r, u = np.asarray(r, dtype=float), np.asarray(u, dtype=float)
+    pos, neg = np.any(u > 0, axis=-1)[..., None], np.any(u < 0, axis=-1)[..., None]
+    return np.all((r == 0) | ((r > 0) & pos) | ((r < 0) & neg), axis=-1)
+
+
+def relu_neurons_outputs(r, u) -> np.ndarray:
+    """Non-negative activations ``v (..., k, m)`` with ``sum_k u_k v_k = r`` (the
+    constructive half of :func:`relu_neurons_matchable`; NaN where no match exists).
+
+    Sample mu is produced by the neuron of largest ``|u_k|`` with ``sign u_k = sign r_mu``:
+    ``v_{k mu} = r_mu / u_k``, every other neuron inactive on it.  A learnable neuron then
+    needs the pre-activation ``z_k = v_k`` where ``v_k > 0`` and any ``z_k <= 0`` elsewhere.
+    """
+    r, u = np.asarray(r, dtype=float), np.asarray(u, dtype=float)
+    same = np.sign(u)[..., :, None] == np.sign(r)[..., None, :]            # (..., k, m)
+    score = np.where(same, np.abs(u)[..., :, None], -1.0)
+    best = np.argmax(score, axis=-2)                                          # (..., m)
+    pick = np.arange(u.shape[-1])[:, None] == best[..., None, :]              # (..., k, m)
+    v = np.where(pick & same, r[..., None, :] / np.where(u == 0, 1, u)[..., :, None], 0.0)
+    bad = ~relu_neurons_matchable(r, u)
+    return np.where(bad[..., None, None], np.nan, v)
+
+
+def relu_neurons_mp(k, p):
+    """MP of k learnable neurons with ``>= m`` learnable input weights each:
+    ``MP = 1 - 2^{1-k} (1 - p)``, ``p = P(r in the closed positive orthant)``.
+
+    derived: given every first-layer weight and X, the residual r is a centred Gaussian
+    (the teacher's and the fixed neurons' readout weights are centred Gaussians), so
+    ``P(r >= 0) = P(r <= 0) = p``; the learnable neurons' readout signs are independent
+    fair coins, all equal with probability ``2^{1-k}``; apply
+    :func:`relu_neurons_matchable`.  For one sample (m = 1) ``p = 1/2`` exactly and
+    ``MP = 1 - 2^{-k}``.  Exact in p (sympy).
+    """
+    k = check_int("k", k, 1)
+    p = check_real("p", p, 0, 1)
+    return 1 - sp.Integer(2) ** (1 - k) * (1 - p)
 
 
 def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
@@ -591,3 +648,16 @@ def _single_layer_fraction_formula(widths, m, layer, M):
     f = single_layer_fraction(widths, m, layer, M)
     return {"fraction": f"{f.numerator}/{f.denominator}",
             "value": sp.Float(sp.Rational(f.numerator, f.denominator), 30)}
+
+
+@formula("allocation.relu_spread_mp",
+         source="derived (sign cone of the learnable neurons' readout weights) for " + SOURCE,
+         statement="shallow ReLU, one output: M first-layer learnable weights spread over k neurons "
+                   "with >= m each give MP = 1 - 2^(1-k)(1 - p), p = P(residual >= 0); the "
+                   "linear network has MP = 1 for every k",
+         params=[Param("k", "int", "number of neurons sharing the learnable weights", low=1),
+                 Param("p", "real", "orthant probability of the residual (1/2 for m = 1)",
+                       low=0, high=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("MP"), 1 - 2 ** (1 - sp.Symbol("k")) * (1 - sp.Symbol("p"))))
+def _relu_spread_mp_formula(k, p):
+    return relu_neurons_mp(k, p)
