@@ -26,9 +26,8 @@ from scipy import stats as sps
 
 from numerics.estimators import (Estimate, as_samples, delta_method, mean_se, moment_ratio,
                                  relative_variance, variance)
-from numerics.networks import (DTYPE, NetworkStats, as_inputs, check_count, check_device, check_layers,
-                               check_variances, check_widths, features, get_activation, metric_of,
-                               sample_networks, stacked_inputs)
+from numerics.networks import (DTYPE, NetworkStats, check_count, features, get_activation, metric_of,
+                               sample_networks, sampler_args, stacked_inputs)
 
 # ---------------------------------------------------------------- collapsed sampler
 
@@ -110,14 +109,8 @@ def sample_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: fl
     Chunks of networks (default: about 2^18 normals per layer) are propagated together with a
     handful of batched tensor operations per layer.
     """
-    widths = check_widths(widths)
-    get_activation(activation)
-    cw, cb = check_variances(C_W, C_b)
-    n = check_count(n_networks, "n_networks")
-    dev = check_device(device)
-    x = as_inputs(x, widths[0], dev)
-    u = None if direction is None else as_inputs(direction, widths[0], dev, "direction")[0]
-    layers = check_layers(layers, len(widths) - 1)
+    widths, cw, cb, n, dev, x, u, layers = sampler_args(widths, activation, C_W, C_b, x, n_networks,
+                                                        direction, layers, device)
     k = x.shape[0]
     m = k if u is None else 2 * k
     chunk = max(1, (1 << 18) // (max(widths[1:]) * m)) if chunk_size is None \

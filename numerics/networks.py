@@ -149,6 +149,31 @@ def check_layers(layers, n_layers: int) -> tuple[int, ...]:
     return tuple(int(v) for v in out)
 
 
+class SamplerArgs(NamedTuple):
+    """Validated arguments shared by the samplers (see :func:`sampler_args`)."""
+
+    widths: tuple[int, ...]
+    C_W: float
+    C_b: float
+    n_networks: int
+    device: torch.device
+    x: torch.Tensor
+    direction: torch.Tensor | None
+    layers: tuple[int, ...]
+
+
+def sampler_args(widths, activation, C_W, C_b, x, n_networks, direction, layers, device) -> SamplerArgs:
+    """Check the arguments every sampler takes; ValueError naming the first bad parameter."""
+    widths = check_widths(widths)
+    get_activation(activation)
+    cw, cb = check_variances(C_W, C_b)
+    n = check_count(n_networks, "n_networks")
+    dev = check_device(device)
+    x = as_inputs(x, widths[0], dev)
+    u = None if direction is None else as_inputs(direction, widths[0], dev, "direction")[0]
+    return SamplerArgs(widths, cw, cb, n, dev, x, u, check_layers(layers, len(widths) - 1))
+
+
 # ---------------------------------------------------------------- one network
 
 class MLP(nn.Module):
@@ -355,14 +380,8 @@ def sample_networks(widths: Sequence[int], activation: str, C_W: float, C_b: flo
     Memory is bounded by drawing ``chunk_size`` networks at a time (default: about 64 MB of
     weights per layer).  Cost O(N L n^2 k).  Reproducible for a given ``generator`` and chunk size.
     """
-    widths = check_widths(widths)
-    get_activation(activation)
-    cw, cb = check_variances(C_W, C_b)
-    n = check_count(n_networks, "n_networks")
-    dev = check_device(device)
-    x = as_inputs(x, widths[0], dev)
-    u = None if direction is None else as_inputs(direction, widths[0], dev, "direction")[0]
-    check_layers(layers, len(widths) - 1)
+    widths, cw, cb, n, dev, x, u, layers = sampler_args(widths, activation, C_W, C_b, x, n_networks,
+                                                        direction, layers, device)
     chunk = default_chunk(max(a * b for a, b in zip(widths[:-1], widths[1:]))) if chunk_size is None \
         else check_count(chunk_size, "chunk_size")
     parts = []
