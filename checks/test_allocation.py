@@ -23,7 +23,10 @@ from numerics import allocation as num  # noqa: E402
 from numerics.threads import one_thread  # noqa: E402
 from theory import allocation as th  # noqa: E402
 
-DERIVED = "derived (generic-rank argument; paper's full text unavailable), arXiv 2502.06300"
+def derived(conditions: str) -> str:
+    """Source line: the derived conditions (labelled in theory/allocation.py) and the paper."""
+    return (f"derived: conditions {conditions} of theory.allocation (generic-rank arguments; the paper's "
+            "full text was unavailable), after Schlisselberg & Darshan, arXiv 2502.06300")
 MATCH_TOL = 1e-9      # relative residual declaring an exact match (affine students)
 LM_TOL = 1e-8         # same for the iterative solver (polynomial students)
 # integer-valued points (ranks, counts): any disagreement is >= 1, so 0.5 means exact equality
@@ -55,7 +58,7 @@ EQ_CASES = [([4, 2, 4], 6), ([4, 2, 4], 3), ([5, 3, 2, 4], 6), ([3, 1, 3], 5), (
             ([3, 4, 2], 5), ([3, 4, 4, 2], 5), ([2, 3, 3], 1), ([6, 2, 5], 4), ([3, 5, 2], 2)]
 
 
-@claim("allocation.lffn.equations", source="derived (F0), " + DERIVED, seed=5101,
+@claim("allocation.lffn.equations", source=derived("F0"), seed=5101,
        stochastic=False,
        statement="the number of independent equations E(m) = k'(d_out + q - k') equals the "
                  "generic Jacobian rank of the full linear teacher on m samples",
@@ -98,7 +101,7 @@ ONE_LAYER_CASES = [([3, 4, 2], 5, "W2", (5, 6, 7)), ([3, 4, 2], 2, "W2", (3, 4, 
                    ([4, 2, 4], 6, "W1", (8,)), ([4, 2, 4], 6, "W2", (6, 8))]
 
 
-@claim("allocation.lffn.one-layer", source="derived (G3, F1-F4), " + DERIVED, seed=5102,
+@claim("allocation.lffn.one-layer", source=derived("G3, F1-F4"), seed=5102,
        stochastic=False,
        statement="every allocation inside one layer of a linear network has MP in {0,1}: "
                  "last layer needs >= q learnable per output row, first layer >= d_out per "
@@ -136,7 +139,7 @@ FRACTION_CASES = [([3, 4, 4, 2], 5, 3, 6), ([3, 4, 4, 2], 5, 1, 6), ([3, 4, 2], 
                   ([3, 5, 3], 4, 1, 10)]
 
 
-@claim("allocation.lffn.single-layer-fraction", source="derived (F1/F2 counting), " + DERIVED,
+@claim("allocation.lffn.single-layer-fraction", source=derived("F1/F2 counting"),
        seed=5103, stochastic=True,
        statement="the exact fraction of random M-subsets of the first or last layer that are "
                  "maximal equals the Monte-Carlo frequency of full Jacobian rank")
@@ -167,7 +170,7 @@ def _fraction(ctx):
 
 
 # --------------------------------------------------------------------------- bottleneck
-@claim("allocation.lffn.bottleneck", source="derived (F4), " + DERIVED, seed=5104,
+@claim("allocation.lffn.bottleneck", source=derived("F4"), seed=5104,
        stochastic=False,
        statement="with a bottleneck (widths 4,2,4, m=6, E=12) no single-layer allocation, even a "
                  "whole layer, matches the teacher, while a mixed allocation of E weights does")
@@ -216,7 +219,7 @@ def _f6_criterion(T, S):
     return th.two_by_two_matchable(P, U[..., 0, 1], U[..., 1, 0], W[..., 0, 1], W[..., 1, 0])
 
 
-@claim("allocation.lffn.two-layer", source="derived (F6, G2, G5), " + DERIVED, seed=5105,
+@claim("allocation.lffn.two-layer", source=derived("F6, G2, G5"), seed=5105,
        stochastic=True,
        statement="widths 2,2,2 with U11,U22,W11,W22 learnable has full rank (M = E = 4) yet "
                  "0 < MP < 1: MP = P(discriminant >= 0), confirmed by a multi-start solver")
@@ -249,7 +252,7 @@ RNN_DIMS = [(2, 1, 1, 3), (2, 1, 1, 4), (2, 1, 1, 6), (3, 1, 1, 5), (3, 1, 1, 8)
             (3, 2, 2, 3), (2, 2, 2, 3)]
 
 
-@claim("allocation.rnn.effective-dim", source="derived (R0), " + DERIVED + "; linear-RNN model "
+@claim("allocation.rnn.effective-dim", source=derived("R0") + "; linear-RNN model "
        "r_t = W r_{t-1} + B x_t, y = D r_T is a reading of the paper's", seed=5106,
        stochastic=False,
        statement="the effective-weight dimension E_K of a linear RNN (min(T, 2N) for one input "
@@ -277,7 +280,7 @@ def _rnn_case(N, di, do, T, m, gen):
     return shapes, student, X, num.rnn_forward(teacher, X)
 
 
-@claim("allocation.rnn.readout-input", source="derived (R1-R3), " + DERIVED + "; linear-RNN "
+@claim("allocation.rnn.readout-input", source=derived("R1-R3") + "; linear-RNN "
        "model is a reading of the paper's", seed=5107, stochastic=False,
        statement="linear RNN: readout-only MP = 1 iff every row of D has >= min(m, T d_in) "
                  "learnable entries; input-only (m >= T d_in) iff every column of B has >= T d_out; "
@@ -325,7 +328,7 @@ def _rnn_rules(ctx):
 
 
 # --------------------------------------------------------------------------- shallow ReLU readout
-@claim("allocation.relu.readout", source="derived (Q1), " + DERIVED, seed=5108, stochastic=False,
+@claim("allocation.relu.readout", source=derived("Q1"), seed=5108, stochastic=False,
        statement="shallow ReLU, readout-only allocation (d_in = m): the teacher is matched exactly "
                  "when the activity graph of learnable neurons and samples has a covering "
                  "matching, so MP < 1 even with |S| >= m")
@@ -368,7 +371,7 @@ def _relu_readout(ctx):
 SPREAD = ([2, 3, 2], 3, 4)
 
 
-@claim("allocation.lffn.spread", source="derived (F5, G1), " + DERIVED, seed=5109,
+@claim("allocation.lffn.spread", source=derived("F5, G1"), seed=5109,
        stochastic=True,
        statement="for a fixed budget M, random allocations spread over all layers reach the "
                  "full rank r_A = E (necessary for MP > 0; for one layer the same as MP = 1) more "
@@ -506,7 +509,7 @@ def _construct_b(S, X, y, k, yes):
     return (torch.linalg.norm(out - y[idx], dim=-1) / torch.linalg.norm(y[idx], dim=-1)).numpy()
 
 
-@claim("allocation.relu.spread-first-layer", source="derived (Q2, Q3, sign cone), " + DERIVED,
+@claim("allocation.relu.spread-first-layer", source=derived("Q2, Q3, sign cone"),
        seed=5110, stochastic=True,
        statement="shallow ReLU (one output): the same first-layer budget spread over more neurons "
                  "matches the teacher more often - one weight in each of 4 neurons beats one "
