@@ -277,26 +277,25 @@ def _lambdified_2d(name, a, b):
     return sp.lambdify((Kaa, Kab, Kbb), expr, modules=["numpy"])
 
 
-def kernel_matrix(activation, K) -> np.ndarray:
-    """float64 F(K)_{ab} = <sigma(z_a) sigma(z_b)>_K for a k x k kernel."""
+def _pair_matrix(activation, K, order: int) -> np.ndarray:
+    """float64 <sigma^(order)(z_a) sigma^(order)(z_b)>_K for every pair of a k x k kernel."""
     K = as_kernel(K)
     k = K.shape[0]
     out = np.empty((k, k))
     for a in range(k):
         for b in range(a, k):
-            out[a, b] = out[b, a] = expect_product(activation, K, [(a, 0, 1), (b, 0, 1)])
+            out[a, b] = out[b, a] = expect_product(activation, K, [(a, order, 1), (b, order, 1)])
     return out
+
+
+def kernel_matrix(activation, K) -> np.ndarray:
+    """float64 F(K)_{ab} = <sigma(z_a) sigma(z_b)>_K for a k x k kernel."""
+    return _pair_matrix(activation, K, 0)
 
 
 def derivative_kernel_matrix(activation, K) -> np.ndarray:
     """float64 <sigma'(z_a) sigma'(z_b)>_K for a k x k kernel."""
-    K = as_kernel(K)
-    k = K.shape[0]
-    out = np.empty((k, k))
-    for a in range(k):
-        for b in range(a, k):
-            out[a, b] = out[b, a] = expect_product(activation, K, [(a, 1, 1), (b, 1, 1)])
-    return out
+    return _pair_matrix(activation, K, 1)
 
 
 # ============================================================== mpmath quadrature (>= 30 digits)
