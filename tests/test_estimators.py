@@ -1,12 +1,13 @@
 """Calibration of numerics/estimators.py on synthetic data with known answers."""
+import itertools
 import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from numerics.estimators import (Estimate, batch_means, covariance, delta_method, mean_se, moment_ratio,
-                                 ratio_of_means, relative_variance, variance)
+from numerics.estimators import (Estimate, batch_means, best_of_k_beats, covariance, delta_method, mean_se,
+                                 moment_ratio, ratio_of_means, relative_variance, variance)
 
 REPS = 400
 
@@ -88,11 +89,29 @@ def test_estimate_helpers():
     assert e.scaled(3.0, 1.0) == Estimate(7.0, 1.5, 10)
 
 
+def test_best_of_k_beats_equals_enumeration_of_subsets():
+    rng = np.random.default_rng(3)
+    a, b = rng.exponential(size=7), rng.exponential(size=6)
+    brute = np.mean([3 * min(s) <= min(t) for s in itertools.combinations(a, 3) for t in itertools.combinations(b, 3)])
+    assert best_of_k_beats(a, b, 3, 3.0).mean == pytest.approx(brute, rel=1e-12)
+
+
+def test_best_of_k_beats_unbiased_with_honest_se_on_exponentials():
+    # min of k Exp(1) draws is Exp(k), so P(f * min A <= min B) = 1 / (1 + f)
+    rng = np.random.default_rng(11)
+    est = [best_of_k_beats(rng.exponential(size=100), rng.exponential(size=100), 5, 2.0) for _ in range(200)]
+    means, ses = np.array([e.mean for e in est]), np.array([e.se for e in est])
+    assert abs(means.mean() - 1 / 3) < 4 * means.std() / math.sqrt(len(means))
+    assert 0.85 < ses.mean() / means.std() < 1.15     # the jackknife SE matches the spread of the estimate
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda: mean_se([1.0]), "samples"), (lambda: mean_se([1.0, float("nan")]), "samples"),
     (lambda: moment_ratio([1.0, 2.0], 0), "k"), (lambda: batch_means([1.0, 2.0, 3.0], 1), "n_batches"),
     (lambda: covariance([1.0, 2, 3, 4, 5], [1.0, 2, 3, 4]), "a and b"),
     (lambda: delta_method([[1.0, 2.0], [1.0, 2.0, 3.0]], lambda m: m[0]), "columns"),
+    (lambda: best_of_k_beats([1.0, 2, 3], [1.0, 2, 3, 4], 3), "k"),
+    (lambda: best_of_k_beats([1.0, 2, 3], [1.0, 2, 3], 1, 0.0), "factor"),
 ])
 def test_bad_inputs(call, name):
     with pytest.raises(ValueError, match=name):
