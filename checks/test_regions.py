@@ -13,6 +13,7 @@ import numpy as np
 import sympy as sp
 import torch
 
+import numerics.estimators as est
 import numerics.regions as nr
 from numerics.threads import one_thread
 import theory.regions as tr
@@ -347,60 +348,79 @@ def _zero_bias(ctx):
 
 
 # --------------------------------------------------------------------------- approximation
-def _train_pair(p, d, B, pre, raw, gen):
-    """Triangle net: law pretraining in (a, s) then raw weights; dense: same raw protocol, pre + raw steps."""
-    x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
-    y = x ** p
-    mse = lambda f: ((f - y) ** 2).mean(1)
-    net = nr.TriangleNet(d, batch=B, law=True, generator=gen)
-    net.fit_output_(x, y)
-    nr.train_adam(list(net.parameters()), lambda: mse(net(x)).sum(), pre, 1e-2)
-    with torch.no_grad():
-        pre_mse = mse(net(x)).numpy()
-    P = [(W.clone().requires_grad_(), b.clone().requires_grad_()) for W, b in net.to_mlp_params()]
-    nr.train_adam([t for wb in P for t in wb], lambda: mse(nr.mlp_forward(P, x)).sum(), raw, 3e-3, cosine=True)
-    D = nr.init_mlp([1] + [4] * d + [1], batch=B, generator=gen)
-    nr.fit_last_layer_(D, x, y)
-    D = [(W.requires_grad_(), b.requires_grad_()) for W, b in D]
-    nr.train_adam([t for wb in D for t in wb], lambda: mse(nr.mlp_forward(D, x)).sum(), pre + raw, 3e-3, cosine=True)
-    with torch.no_grad():
-        return x, y, P, D, pre_mse, mse(nr.mlp_forward(P, x)).numpy(), mse(nr.mlp_forward(D, x)).numpy()
+_MIN_FACTOR = {3: 10, 11: 5}     # asserted dense/triangle ratio of the minimum MSE over seeds (see notes)
 
 
 @claim("regions.approximation.triangle-vs-dense", source=f"{_SRC}, Tables 1-2 (x^3, x^11, 500 points)",
-       statement="fitting x^3 on [0,1] (and x^11 in the mean), the triangle network (pretrained in (a, s) under "
-                 "the law, then trained as a plain net) reaches min and mean MSE over seeds >= 10x below a "
-                 "default-initialised dense network of the same shape trained the same way",
+       statement="fitting x^3 and x^11 on [0,1], the triangle network (pretrained in (a, s) under the law, then "
+                 "trained as a plain net) reaches a mean MSE over seeds >= 10x below a default-initialised dense "
+                 "network of the same shape trained the same way, and a minimum >= 10x below for x^3 (>= 5x for "
+                 "x^11: the paper's 10x holds there in about 4 of 5 ten-seed experiments)",
        seed=6010, stochastic=False)
 def _approximation(ctx):
     d = 5
-    B, pre, raw, n_starts = (30, 400, 4000, 40) if ctx.full else (10, 400, 2000, 5)
+    B, pre, raw, n_starts = (40, 400, 6000, 40) if ctx.full else (10, 400, 6000, 5)
     gen = ctx.generator()
-    points, notes, fits = [], [], {}
+    points, notes, fits, runs = [], [], {}, {}
     with one_thread():
         for p in (3, 11):
-            x, y, P, D, pre_mse, tri, dense = _train_pair(p, d, B, pre, raw, gen)
+            x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
+            y = x ** p
+            params, pre_mse = nr.train_triangle_and_dense(x, y, d, batch=B, pre=pre, raw=raw, generator=gen)
+            with torch.no_grad():
+                out = nr.mlp_forward(params, x)
+            mse = ((out - y) ** 2).mean(1).numpy()
+            tri, dense = mse[:B], mse[B:]
             xs, ys = x.numpy(), y.numpy()
             best = int(np.argmin(tri))
-            rc = nr.count_regions(nr.member_layers(P, best))
+            rc = nr.count_regions(nr.member_layers(params, best))
             knots = np.array([float(k) for k in rc.kinks])
             # knots equidistributed in |f''|^(2/5) ~ x^(2(p-2)/5): the asymptotically optimal placement
             fk, _ = nr.free_knot_fit(xs, ys, 2 ** d, starts=[(np.arange(1, 2 ** d) / 2 ** d) ** (5 / (2 * p + 1))],
                                      uniform=False, maxiter=400 if ctx.full else 100)
             fk = min(fk, float(tri.min()))
             fam, _ = nr.triangle_family_fit(xs, ys, d, starts=list(ctx.rng.uniform(0.05, 0.95, (n_starts, d))))
-            asserted = ("min", "mean") if p == 3 else ("mean",)
-            for stat in asserted:
+            for stat, factor in (("mean", 10), ("min", _MIN_FACTOR[p])):
                 t, dn = getattr(tri, stat)(), getattr(dense, stat)()
-                points.append(Point(f"x^{p} {stat} MSE: triangle <= dense/10", prediction=float(dn) / 10,
+                points.append(Point(f"x^{p} {stat} MSE: triangle <= dense/{factor}", prediction=float(dn) / factor,
                                     estimate=float(t), tol=0.0, rule="le", control=fk, n=B))
+            pieces = [nr.count_regions(nr.member_layers(params, m)).affine_pieces for m in range(2 * B)]
             notes.append(f"x^{p}: triangle min {tri.min():.3g} mean {tri.mean():.3g}; dense min {dense.min():.3g} "
                          f"mean {dense.mean():.3g} (ratios dense/triangle: min {dense.min() / tri.min():.3g}, mean "
-                         f"{dense.mean() / tri.mean():.3g}); after (a, s) pretraining min {pre_mse.min():.3g}, "
-                         f"best fit by span(1, x, W_0..W_{d - 1}) over all peaks {fam:.3g}; best free-knot fit "
-                         f"with {2 ** d} pieces {fk:.3g}; best triangle net ends with {rc.activation_regions} "
-                         f"regions, {rc.affine_pieces} pieces")
-            fits[p] = (x, y, nr.mlp_forward(P, x)[best].detach(), nr.mlp_forward(D, x)[int(np.argmin(dense))].detach(), knots)
+                         f"{dense.mean() / tri.mean():.3g}); mean affine pieces on [0,1] after training: triangle "
+                         f"{np.mean(pieces[:B]):.1f} of {2 ** d}, dense {np.mean(pieces[B:]):.1f}; after (a, s) "
+                         f"pretraining min {pre_mse.min():.3g}, best fit by span(1, x, W_0..W_{d - 1}) over all "
+                         f"peaks {fam:.3g}; best free-knot fit with {2 ** d} pieces {fk:.3g}")
+            if B > 10:
+                odds = [(f, est.best_of_k_beats(tri, dense, 10, f)) for f in (3, 5, 10, 30)]
+                notes.append(f"x^{p}, from these {B} + {B} runs: P(best of 10 triangle seeds >= f x better than best "
+                             "of 10 dense seeds) = " + ", ".join(f"{e.mean:.2f} +- {e.se:.2f} (f = {f})" for f, e in odds))
+            fits[p] = (xs, ys, out[best].numpy(), out[B + int(np.argmin(dense))].numpy(), knots)
+            runs[p] = (tri, dense, fam, fk)
+    return Measurement(points=points, n=4 * B, figures=_approximation_figures(d, fits, runs), notes=(
+        f"{B} seeds per network and target, d = {d}, 500 points. Triangle: {pre} Adam steps (lr 1e-2) on the "
+        f"peaks, s_0 and the output affine map with the scales tied by the law; dense: PyTorch default init, "
+        f"{pre} Adam steps (lr 1e-2) on its weights; then both {raw} Adam steps on the raw matrices (lr 3e-3, "
+        "cosine decay to 0). (a, s) pretraining cannot beat the fit by span(1, x, W_0..W_{d-1}): every neuron "
+        "of the construction lies in that span on [0,1], so free scales, per-layer read-outs or a learned "
+        "output map give nothing more; the gain comes from the raw-weight phase, which removes regions as "
+        "well as moving them. Why 5x for the x^11 minimum: the tent cascade splits every piece's knots evenly "
+        "between its children, so it cannot concentrate knots near 1 as x^11 needs (span ceiling ~2e-4); after "
+        "raw training the best triangle seed lands near 5e-7 (the paper: 8.9e-7), while the best of 10 dense "
+        "seeds is a lower-tail event between ~5e-6 and ~4e-5. Pooling 120 + 120 runs of this protocol (three "
+        "seed groups of 40), the best of 10 triangle seeds beats the best of 10 dense seeds for x^11 by >= 10x "
+        "with probability 0.82 +- 0.09, by >= 5x with 0.99 +- 0.01, by >= 3x with 1.00; for x^3 by >= 10x "
+        "with 0.96 +- 0.04 (30x: 0.83 +- 0.09). Asserted: the paper's 10x where it holds in >= 95% of ten-seed "
+        "experiments, else the largest of 5x, 3x that does; --full recomputes these odds from its own runs. "
+        "Training is chaotic: the same seed twice in one process differs in the last bits of float64 sums "
+        "(torch's vectorised CPU kernels are not bitwise reproducible), and that grows into O(10%) differences "
+        "of single runs, so the asserted factors are ones the whole distribution supports, not one seed. "
+        "Control: the best continuous 2^d-piece fit found by free-knot least squares (a capacity lower bound; "
+        "'training reaches it' is rejected). "
+        + "; ".join(notes)))
+
+
+def _approximation_figures(d, fits, runs):
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, (p, (x, y, ft, fd, knots)) in zip(axes, fits.items()):
@@ -410,20 +430,16 @@ def _approximation(ctx):
         ax.plot(knots, knots ** p, "C0|", ms=10, label="breakpoints")
         ax.set_title(f"fit of x^{p} with depth {d}, width 4")
         ax.legend(fontsize=8)
-    return Measurement(points=points, n=4 * B, figures={"fitted_functions": fig}, notes=(
-        f"{B} seeds, d = {d}. Triangle: {pre} Adam steps (lr 1e-2) on the peaks, s_0 and the output affine "
-        f"map with the scales tied by the law, then {raw} Adam steps on the raw matrices (lr 3e-3, cosine "
-        f"decay to 0). Dense: PyTorch default init, {pre + raw} Adam steps (lr 3e-3, cosine decay). Both "
-        "start from a least-squares output layer. (a, s) pretraining cannot beat the fit by span(1, x, "
-        "W_0..W_{d-1}): every neuron of the construction lies in that span on [0,1], so free scales, "
-        "per-layer read-outs or a learned output affine map give nothing more; the MSE after pretraining "
-        "sits at that ceiling, and the gain comes from the raw-weight phase. x^11 min is reported, not "
-        "asserted: the tent cascade splits every piece's knots evenly between its children, so it cannot "
-        "concentrate knots near 1 as x^11 needs (the span ceiling is ~2e-4); raw training then removes "
-        "regions instead of moving them and stops near 1e-6 (as the paper's 8.9e-7), which the best of 10 "
-        "dense seeds beats by 10x only in some seed groups (dense minima over groups of 10 seeds range "
-        "~3e-6 to ~5e-5). Control: the best continuous 2^d-piece fit found by free-knot least squares (a "
-        "capacity lower bound; 'training reaches it' is rejected). " + "; ".join(notes)))
+    dist, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (p, (tri, dense, fam, fk)) in zip(axes, runs.items()):
+        for mse, style, label in ((tri, "C0o-", "triangle net"), (dense, "C1s-", "dense net")):
+            ax.plot(np.sort(mse), np.arange(1, mse.size + 1) / mse.size, style, ms=3, label=label)
+        ax.axvline(fam, color="C2", ls=":", label="(a, s) ceiling: span fit")
+        ax.axvline(fk, color="k", ls="--", label=f"best {2 ** d}-piece fit")
+        ax.set_xscale("log")
+        ax.set(xlabel="final MSE", ylabel="fraction of seeds", title=f"x^{p}: MSE over {tri.size} seeds each")
+        ax.legend(fontsize=8)
+    return {"fitted_functions": fig, "approximation_mse": dist}
 
 
 from checks.claims import assert_result  # noqa: E402

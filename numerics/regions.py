@@ -451,7 +451,10 @@ def train_adam(params: Sequence[torch.Tensor], loss_fn, steps: int, lr: float, e
 
     ``cosine=True`` anneals the learning rate from ``lr`` to 0 over ``steps`` (cosine schedule).
     """
-    opt = torch.optim.Adam(params, lr=lr)
+    try:
+        opt = torch.optim.Adam(params, lr=lr, fused=True)     # one kernel for all tensors (torch >= 2.4)
+    except RuntimeError:
+        opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if cosine else None
     losses = []
     for step in range(steps + 1):
@@ -469,17 +472,40 @@ def train_adam(params: Sequence[torch.Tensor], loss_fn, steps: int, lr: float, e
     return losses
 
 
-def fit_last_layer_(params, x: torch.Tensor, y: torch.Tensor) -> None:
-    """Least-squares output layer of a batched MLP, in place."""
+def train_triangle_and_dense(x, y, depth: int, *, batch: int, pre: int, raw: int, lr_pre: float = 1e-2,
+                             lr_raw: float = 3e-3, generator: torch.Generator | None = None):
+    """``batch`` triangle nets and ``batch`` default-initialised dense nets of the same shape, trained alike.
+
+    Phase 1, ``pre`` Adam steps at ``lr_pre``: each triangle net in (a, s) space with the
+    scales tied by the law (its output map first set by least squares); each dense net
+    (widths 1, 4 x depth, 1; PyTorch default init) in its raw weights.  Phase 2, ``raw`` Adam
+    steps at ``lr_raw`` annealed to 0 (cosine): all 2*batch nets as plain networks in one
+    batch -- the summed loss separates over members and Adam acts elementwise, so each
+    member trains as if alone (up to rounding).  Loss: mean squared error on (x, y).
+
+    Returns (params, pre_mse): the trained MLPs [(W, b), ...] with the triangle nets as
+    members 0..batch-1 and the dense nets after them, and the triangle nets' MSE after phase 1.
+    """
+    x = torch.as_tensor(x, dtype=DTYPE).reshape(-1)
+    y = torch.as_tensor(y, dtype=DTYPE).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.numel()} and {y.numel()}")
+    for name, v in (("pre", pre), ("raw", raw)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name} must be an integer >= 0 (Adam steps), got {v!r}")
+    mse = lambda f: ((f - y) ** 2).mean(1)
+    tri = TriangleNet(depth, batch=batch, law=True, generator=generator)
+    tri.fit_output_(x, y)
+    train_adam(list(tri.parameters()), lambda: mse(tri(x)).sum(), pre, lr_pre)
+    dense = [(W.requires_grad_(), b.requires_grad_())
+             for W, b in init_mlp([1] + [4] * depth + [1], batch=batch, generator=generator)]
+    train_adam([t for wb in dense for t in wb], lambda: mse(mlp_forward(dense, x)).sum(), pre, lr_pre)
     with torch.no_grad():
-        h = torch.as_tensor(x, dtype=DTYPE).reshape(1, 1, -1).expand(params[0][0].shape[0], 1, -1)
-        for W, b in params[:-1]:
-            h = torch.relu(torch.baddbmm(b[:, :, None], W, h))
-        W, b = params[-1]
-        for m in range(h.shape[0]):
-            A = torch.cat([h[m].T, torch.ones(h.shape[2], 1, dtype=DTYPE)], 1)
-            sol = torch.linalg.lstsq(A, torch.as_tensor(y, dtype=DTYPE).reshape(-1, 1)).solution[:, 0]
-            W[m, 0], b[m, 0] = sol[:-1], sol[-1]
+        pre_mse = mse(tri(x)).numpy()
+        params = [(torch.cat([W, Wd]).requires_grad_(), torch.cat([b, bd]).requires_grad_())
+                  for (W, b), (Wd, bd) in zip(tri.to_mlp_params(), dense)]
+    train_adam([t for wb in params for t in wb], lambda: mse(mlp_forward(params, x)).sum(), raw, lr_raw, cosine=True)
+    return [(W.detach(), b.detach()) for W, b in params], pre_mse
 
 
 def free_knot_fit(x: np.ndarray, y: np.ndarray, pieces: int, starts: Sequence[np.ndarray] = (),

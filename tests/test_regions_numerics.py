@@ -123,7 +123,40 @@ def test_train_adam_cosine_reaches_zero_learning_rate():
     assert len(losses) == 200 and losses[-1] < losses[0]
 
 
+def test_joint_adam_trains_each_member_as_if_alone():
+    # train_triangle_and_dense relies on this: members of one batch do not interact
+    x = torch.linspace(0, 1, 50, dtype=torch.float64)
+
+    def trained(members):
+        P = [(W.clone().requires_grad_(), b.clone().requires_grad_()) for W, b in members]
+        nr.train_adam([t for wb in P for t in wb], lambda: ((nr.mlp_forward(P, x) - x ** 3) ** 2).mean(1).sum(),
+                      30, 1e-2, cosine=True)
+        return P
+
+    first = nr.init_mlp([1, 4, 4, 1], batch=2, generator=torch.Generator().manual_seed(0))
+    other = nr.init_mlp([1, 4, 4, 1], batch=3, generator=torch.Generator().manual_seed(1))
+    alone = trained(first)
+    joint = trained([(torch.cat([W, Wo]), torch.cat([b, bo])) for (W, b), (Wo, bo) in zip(first, other)])
+    for (W, b), (Wj, bj) in zip(alone, joint):     # equal up to rounding (SIMD lanes vs tails)
+        assert torch.allclose(W, Wj[:2], rtol=1e-10, atol=1e-12) and torch.allclose(b, bj[:2], rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(alone[0][0], first[0][0], rtol=1e-6)     # training moved the weights
+
+
+def test_train_triangle_and_dense_lowers_both_losses():
+    x = torch.linspace(0, 1, 100, dtype=torch.float64)
+    y = x ** 3
+    gen = torch.Generator().manual_seed(2)
+    start, start_pre = nr.train_triangle_and_dense(x, y, 3, batch=2, pre=0, raw=0, generator=gen)
+    gen = torch.Generator().manual_seed(2)
+    params, pre_mse = nr.train_triangle_and_dense(x, y, 3, batch=2, pre=100, raw=200, generator=gen)
+    mse = lambda P: ((nr.mlp_forward(P, x) - y) ** 2).mean(1)
+    assert len(params) == 4 and params[0][0].shape == (4, 4, 1) and pre_mse.shape == (2,)
+    assert np.allclose(mse(start)[:2].numpy(), start_pre)        # members 0..1 are the triangle nets
+    assert torch.all(mse(params) < mse(start))
+
+
 @pytest.mark.parametrize("call", [
+    lambda: nr.train_triangle_and_dense(np.linspace(0, 1, 5), np.zeros(5), 2, batch=1, pre=-1, raw=0),
     lambda: nr.TriangleNet(0),
     lambda: nr.TriangleNet(2, law=False, peaks=[0.5, 1.5]),
     lambda: nr.TriangleNet(2, law=False, peaks=[0.5, 0.5], scales=[1, -1]),
