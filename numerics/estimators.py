@@ -163,10 +163,10 @@ def best_of_k_beats(a, b, k: int, factor: float = 1.0) -> Estimate:
         at_least = b.size - np.searchsorted(b, factor * a, side="left")
         return float(weight @ comb(at_least, k) / comb(b.size, k))
 
-    def jackknife_var(pool, other, first):
-        loo = np.array([prob(np.delete(pool, i), other) if first else prob(other, np.delete(pool, i))
-                        for i in range(pool.size)])
-        return (pool.size - 1) / pool.size * float(((loo - loo.mean()) ** 2).sum())
+    def jackknife_var(leave_one_out):
+        loo = np.asarray(leave_one_out)
+        return (loo.size - 1) / loo.size * float(((loo - loo.mean()) ** 2).sum())
 
-    var = jackknife_var(a, b, True) + jackknife_var(b, a, False)
+    var = (jackknife_var([prob(np.delete(a, i), b) for i in range(a.size)])
+           + jackknife_var([prob(a, np.delete(b, j)) for j in range(b.size)]))
     return Estimate(prob(a, b), math.sqrt(var), int(a.size + b.size))
