@@ -362,9 +362,9 @@ def _approximation(ctx):
     B, pre, raw, n_starts = (40, 400, 6000, 40) if ctx.full else (10, 400, 6000, 5)
     gen = ctx.generator()
     points, notes, fits, runs = [], [], {}, {}
+    x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
     with one_thread():
         for p in (3, 11):
-            x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
             y = x ** p
             params, pre_mse = nr.train_triangle_and_dense(x, y, d, batch=B, pre=pre, raw=raw, generator=gen)
             with torch.no_grad():
@@ -373,8 +373,8 @@ def _approximation(ctx):
             tri, dense = mse[:B], mse[B:]
             xs, ys = x.numpy(), y.numpy()
             best = int(np.argmin(tri))
-            rc = nr.count_regions(nr.member_layers(params, best))
-            knots = np.array([float(k) for k in rc.kinks])
+            counts = [nr.count_regions(nr.member_layers(params, m)) for m in range(2 * B)]
+            knots = np.array([float(k) for k in counts[best].kinks])
             # knots equidistributed in |f''|^(2/5) ~ x^(2(p-2)/5): the asymptotically optimal placement
             fk, _ = nr.free_knot_fit(xs, ys, 2 ** d, starts=[(np.arange(1, 2 ** d) / 2 ** d) ** (5 / (2 * p + 1))],
                                      uniform=False, maxiter=400 if ctx.full else 100)
@@ -384,7 +384,7 @@ def _approximation(ctx):
                 t, dn = getattr(tri, stat)(), getattr(dense, stat)()
                 points.append(Point(f"x^{p} {stat} MSE: triangle <= dense/{factor}", prediction=float(dn) / factor,
                                     estimate=float(t), tol=0.0, rule="le", control=fk, n=B))
-            pieces = [nr.count_regions(nr.member_layers(params, m)).affine_pieces for m in range(2 * B)]
+            pieces = [rc.affine_pieces for rc in counts]
             notes.append(f"x^{p}: triangle min {tri.min():.3g} mean {tri.mean():.3g}; dense min {dense.min():.3g} "
                          f"mean {dense.mean():.3g} (ratios dense/triangle: min {dense.min() / tri.min():.3g}, mean "
                          f"{dense.mean() / tri.mean():.3g}); mean affine pieces on [0,1] after training: triangle "
