@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import importlib
 
-from theory.formulas import AREAS
+from dltv.theory.formulas import AREAS
 
 
 def bench_modules() -> dict:
     found = {}
     for area in AREAS:
         try:
-            found[area] = importlib.import_module(f"checks.bench_{area}")
+            found[area] = importlib.import_module(f"dltv.checks.bench_{area}")
         except ModuleNotFoundError as err:
-            if err.name != f"checks.bench_{area}":
+            if err.name != f"dltv.checks.bench_{area}":
                 raise
     return found
 

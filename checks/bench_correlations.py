@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from numerics.correlations import naive_moment_ratio, output_moment_ratio, sample_collapsed
-from numerics.networks import DTYPE, sample_networks
-from numerics.threads import one_thread
+from dltv.numerics.correlations import naive_moment_ratio, output_moment_ratio, sample_collapsed
+from dltv.numerics.networks import DTYPE, sample_networks
+from dltv.numerics.threads import one_thread
 
 TARGET = (256, 20, 2)
 FULL_GRID = [(n, L, k) for n in (64, 256, 1024) for L in (5, 20) for k in (1, 2, 4)]

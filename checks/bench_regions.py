@@ -5,7 +5,7 @@ import random
 import time
 from fractions import Fraction
 
-import numerics.regions as nr
+import dltv.numerics.regions as nr
 
 
 def _peaks(rnd: random.Random, n: int) -> list[Fraction]:

@@ -7,8 +7,8 @@ check's lack of power and should be 0.
 """
 from __future__ import annotations
 
-from checks import stats
-from checks.claims import Claim, n_stochastic, run_claim
+from dltv.checks import stats
+from dltv.checks.claims import Claim, n_stochastic, run_claim
 
 
 def calibrate(claims: list[Claim], runs: int, *, full: bool = False, device: str = "cpu",

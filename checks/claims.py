@@ -4,7 +4,7 @@ A claim is registered with :func:`claim` on a function ``measure(ctx) -> Measure
 The measurement is a list of :class:`Point` comparisons (a prediction, an estimate,
 its SE or a deterministic tolerance, and a control prediction that must be
 rejected).  :func:`run_claim` applies the suite-wide agreement rule
-(:mod:`checks.stats`) and returns a :class:`Result` whatever happens: an exception
+(:mod:`dltv.checks.stats`) and returns a :class:`Result` whatever happens: an exception
 inside a measurement becomes a failing result with the error message.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from checks import stats
-from theory.formulas import AREAS
+from dltv.checks import stats
+from dltv.theory.formulas import AREAS
 
 
 @dataclass
@@ -116,12 +116,12 @@ def claim(id: str, *, source: str, statement: str, seed: int, stochastic: bool,
 
 
 def load_claims() -> dict[str, Claim]:
-    """All registered claims by id (imports every ``checks.test_<area>`` that exists)."""
+    """All registered claims by id (imports every ``dltv.checks.test_<area>`` that exists)."""
     for area in AREAS:
         try:
-            importlib.import_module(f"checks.test_{area}")
+            importlib.import_module(f"dltv.checks.test_{area}")
         except ModuleNotFoundError as err:
-            if err.name != f"checks.test_{area}":
+            if err.name != f"dltv.checks.test_{area}":
                 raise
     return dict(sorted(_CLAIMS.items()))
 

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from theory.formulas import AREAS
+from dltv.theory.formulas import AREAS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +31,7 @@ def _progress(msg: str) -> None:
 
 # --------------------------------------------------------------------------- claims
 def cmd_list(args) -> int:
-    from checks.claims import select
+    from dltv.checks.claims import select
 
     claims = select(args.claims)
     if args.json:
@@ -44,9 +44,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from checks.claims import run_claim, select
-    from checks.report import write_report
-    from checks.settings import check_device
+    from dltv.checks.claims import run_claim, select
+    from dltv.checks.report import write_report
+    from dltv.checks.settings import check_device
 
     device = check_device(args.device)
     claims = select(args.claims)
@@ -67,10 +67,10 @@ def cmd_report(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from checks.bench import format_table
-    from checks.calibrate import calibrate
-    from checks.claims import select
-    from checks.settings import check_device
+    from dltv.checks.bench import format_table
+    from dltv.checks.calibrate import calibrate
+    from dltv.checks.claims import select
+    from dltv.checks.settings import check_device
 
     rows = calibrate(select(args.claims), args.runs, full=args.full, device=check_device(args.device),
                      progress=_progress)
@@ -79,8 +79,8 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from checks.bench import format_table, run_benchmarks
-    from checks.settings import check_device
+    from dltv.checks.bench import format_table, run_benchmarks
+    from dltv.checks.settings import check_device
 
     rows = run_benchmarks(args.area, quick=not args.full, device=check_device(args.device),
                           progress=_progress)
@@ -93,7 +93,7 @@ def _jsonable(value):
     """Formula values as JSON numbers (ints stay exact), dicts recursively, text as is."""
     import sympy as sp
 
-    from theory.formulas import to_float
+    from dltv.theory.formulas import to_float
 
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -125,7 +125,7 @@ def _parse_assignments(items: list[str]) -> dict:
 
 
 def cmd_formula(args) -> int:
-    from theory.formulas import all_formulas, get_formula
+    from dltv.theory.formulas import all_formulas, get_formula
 
     if args.action == "list":
         formulas = all_formulas()
@@ -216,9 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for area in AREAS:  # area subcommands, e.g. `dltv regions count`
         try:
-            module = importlib.import_module(f"checks.cli_{area}")
+            module = importlib.import_module(f"dltv.checks.cli_{area}")
         except ModuleNotFoundError as err:
-            if err.name != f"checks.cli_{area}":
+            if err.name != f"dltv.checks.cli_{area}":
                 raise
             continue
         module.register(sub)

@@ -49,7 +49,7 @@ def _depth(text) -> int:
 
 def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = False) -> dict:
     """Exact counts of the triangle network with the given parameters (convex output x - F_d)."""
-    import numerics.regions as nr  # torch loads only when a count is asked for
+    import dltv.numerics.regions as nr  # torch loads only when a count is asked for
 
     d = _depth(depth)
     a = _fractions("peaks", peaks)
@@ -76,7 +76,7 @@ def model_count(path: str, lo: str = "0", hi: str = "1") -> dict:
     """Exact counts of a saved scalar-input MLP (Linear/ReLU Sequential or its state_dict)."""
     import torch
 
-    import numerics.regions as nr
+    import dltv.numerics.regions as nr
     from torch import nn
 
     try:

@@ -6,17 +6,37 @@ Settings come from the environment so that plain ``pytest checks`` works:
 """
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
 import pytest
 
-from checks.claims import load_claims, run_claim
-from checks.report import write_report
-from checks.settings import settings_from_env
+from dltv.checks.claims import load_claims, run_claim
+from dltv.checks.report import write_report
+from dltv.checks.settings import settings_from_env
 
 _RESULTS = []
 _START = time.perf_counter()
+_HERE = Path(__file__).resolve().parent
+
+
+class _ClaimModule(pytest.Module):
+    """A claim file collected as the installed ``dltv.checks.test_<area>``.
+
+    pytest would import ``checks/test_<area>.py`` under a name of its own; the claims
+    would then register twice, once under that name and once when
+    :func:`load_claims` imports ``dltv.checks``.
+    """
+
+    def _getobj(self):
+        return importlib.import_module(f"dltv.checks.{self.path.stem}")
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.resolve().parent == _HERE and module_path.name.startswith("test_"):
+        return _ClaimModule.from_parent(parent, path=module_path)
+    return None
 
 
 def pytest_generate_tests(metafunc):

@@ -19,8 +19,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from checks import stats
-from checks.claims import Result
+from dltv.checks import stats
+from dltv.checks.claims import Result
 
 PACKAGES = ("dltv", "torch", "sympy", "mpmath", "numpy", "scipy", "matplotlib")
 

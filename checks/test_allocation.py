@@ -18,14 +18,14 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 import torch  # noqa: E402
 
-from checks.claims import Measurement, Point, claim  # noqa: E402
-from numerics import allocation as num  # noqa: E402
-from numerics.threads import one_thread  # noqa: E402
-from theory import allocation as th  # noqa: E402
+from dltv.checks.claims import Measurement, Point, claim  # noqa: E402
+from dltv.numerics import allocation as num  # noqa: E402
+from dltv.numerics.threads import one_thread  # noqa: E402
+from dltv.theory import allocation as th  # noqa: E402
 
 def derived(conditions: str) -> str:
     """Source line: the derived conditions (labelled in theory/allocation.py) and the paper."""
-    return (f"derived: conditions {conditions} of theory.allocation (generic-rank arguments; the paper's "
+    return (f"derived: conditions {conditions} of dltv.theory.allocation (generic-rank arguments; the paper's "
             "full text was unavailable), after Schlisselberg & Darshan, arXiv 2502.06300")
 MATCH_TOL = 1e-9      # relative residual declaring an exact match (affine students)
 LM_TOL = 1e-8         # same for the iterative solver (polynomial students)
@@ -638,7 +638,7 @@ def _relu_spread_figure(m_row, m_one, crit_b, mp_pred, lin_a, solver):
     return fig
 
 
-from checks.claims import assert_result  # noqa: E402
+from dltv.checks.claims import assert_result  # noqa: E402
 
 
 def test_claim(claim_result):

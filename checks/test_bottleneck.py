@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 import torch  # noqa: E402
 
-from checks.claims import Measurement, Point, claim  # noqa: E402
-from numerics import bottleneck as nb  # noqa: E402
-from theory import bottleneck as tb  # noqa: E402
+from dltv.checks.claims import Measurement, Point, claim  # noqa: E402
+from dltv.numerics import bottleneck as nb  # noqa: E402
+from dltv.theory import bottleneck as tb  # noqa: E402
 
 TRAINED_SEED = 7007  # shared by the two claims that read the same trained ReLU network
 
@@ -396,7 +396,7 @@ def _subadditivity(ctx):
                              f"{len(add_bad)} addition pairs sharing column and row spaces, and L = 1 (Frobenius).")
 
 
-from checks.claims import assert_result  # noqa: E402
+from dltv.checks.claims import assert_result  # noqa: E402
 
 
 def test_claim(claim_result):

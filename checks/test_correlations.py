@@ -16,13 +16,13 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from checks.claims import Measurement, Point, assert_result, claim  # noqa: E402
-from numerics.estimators import mean_se  # noqa: E402
-from numerics.correlations import (compare_stats, mean_shift, naive_interneuron_covariance,  # noqa: E402
+from dltv.checks.claims import Measurement, Point, assert_result, claim  # noqa: E402
+from dltv.numerics.estimators import mean_se  # noqa: E402
+from dltv.numerics.correlations import (compare_stats, mean_shift, naive_interneuron_covariance,  # noqa: E402
                                   sample_collapsed, vertex)
-from numerics.networks import sample_networks  # noqa: E402
-from theory import correlations as tc  # noqa: E402
-from theory import gaussian as tg  # noqa: E402
+from dltv.numerics.networks import sample_networks  # noqa: E402
+from dltv.theory import correlations as tc  # noqa: E402
+from dltv.theory import gaussian as tg  # noqa: E402
 
 # Three inputs in R^3 with different norms and angles.
 INPUTS = np.array([[1.0, 0.5, -0.3], [0.2, -1.1, 0.6], [0.9, 0.8, 0.7]])

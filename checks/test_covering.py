@@ -16,10 +16,10 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 import torch  # noqa: E402
 
-from checks.claims import Measurement, Point, assert_result, claim  # noqa: E402
-from numerics import covering as nc  # noqa: E402
-from theory import covering as tc  # noqa: E402
-from theory.formulas import to_float  # noqa: E402
+from dltv.checks.claims import Measurement, Point, assert_result, claim  # noqa: E402
+from dltv.numerics import covering as nc  # noqa: E402
+from dltv.theory import covering as tc  # noqa: E402
+from dltv.theory.formulas import to_float  # noqa: E402
 
 DERIVED = ("derived formalisation of Shen (arXiv 2305.11417): Lipschitz-in-parameters grid cover; "
            "the permutation bound covers only neuron-sorted parameter vectors")

@@ -13,11 +13,11 @@ import numpy as np
 import sympy as sp
 import torch
 
-import numerics.estimators as est
-import numerics.regions as nr
-from numerics.threads import one_thread
-import theory.regions as tr
-from checks.claims import Measurement, Point, claim
+import dltv.numerics.estimators as est
+import dltv.numerics.regions as nr
+from dltv.numerics.threads import one_thread
+import dltv.theory.regions as tr
+from dltv.checks.claims import Measurement, Point, claim
 
 _SRC = "Milkert, Hyde & Laine (arXiv 2311.18022)"
 
@@ -442,7 +442,7 @@ def _approximation_figures(d, fits, runs):
     return {"fitted_functions": fig, "approximation_mse": dist}
 
 
-from checks.claims import assert_result  # noqa: E402
+from dltv.checks.claims import assert_result  # noqa: E402
 
 
 def test_claim(claim_result):

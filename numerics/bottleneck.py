@@ -23,7 +23,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from numerics.threads import one_thread
+from dltv.numerics.threads import one_thread
 
 DTYPE = torch.float64
 

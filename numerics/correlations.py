@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
-from numerics.estimators import (Estimate, as_samples, delta_method, mean_se, moment_ratio,
+from dltv.numerics.estimators import (Estimate, as_samples, delta_method, mean_se, moment_ratio,
                                  relative_variance, variance)
-from numerics.networks import (DTYPE, NetworkStats, check_count, features, get_activation, metric_of,
+from dltv.numerics.networks import (DTYPE, NetworkStats, check_count, features, get_activation, metric_of,
                                sample_networks, sampler_args, stacked_inputs)
 
 # ---------------------------------------------------------------- collapsed sampler
@@ -104,7 +104,7 @@ def sample_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: fl
                      direction=None, layers: Sequence[int] | None = None, chunk_size: int | None = None,
                      generator: torch.Generator | None = None, device="cpu") -> NetworkStats:
     """Exact collapsed sampler: same arguments, same law and same :class:`NetworkStats` as
-    :func:`numerics.networks.sample_networks`, at cost O(N L n k^2) instead of O(N L n^2 k).
+    :func:`dltv.numerics.networks.sample_networks`, at cost O(N L n k^2) instead of O(N L n^2 k).
 
     Chunks of networks (default: about 2^18 normals per layer) are propagated together with a
     handful of batched tensor operations per layer.

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory.activations import activation_names, custom, get_activation, t
+from dltv.theory.activations import activation_names, custom, get_activation, t
 
 
 def test_required_names():

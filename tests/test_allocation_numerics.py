@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from numerics import allocation as num
+from dltv.numerics import allocation as num
 
 
 def _gen(seed=0):

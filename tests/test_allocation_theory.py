@@ -9,8 +9,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from theory import allocation as th
-from theory.formulas import get_formula
+from dltv.theory import allocation as th
+from dltv.theory.formulas import get_formula
 
 
 @pytest.mark.parametrize("widths,m,E", [([4, 2, 4], 6, 12), ([4, 2, 4], 3, 10), ([5, 3, 2, 4], 6, 14),

@@ -1,10 +1,10 @@
-"""Unit tests of numerics.bottleneck against independent computations (autograd, closed forms)."""
+"""Unit tests of dltv.numerics.bottleneck against independent computations (autograd, closed forms)."""
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from numerics import bottleneck as nb
+from dltv.numerics import bottleneck as nb
 
 
 def _gen(seed=0):

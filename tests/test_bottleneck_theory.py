@@ -1,4 +1,4 @@
-"""Unit and property tests of theory.bottleneck against independent computations."""
+"""Unit and property tests of dltv.theory.bottleneck against independent computations."""
 import math
 
 import mpmath
@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-from theory import bottleneck as tb
-from theory.formulas import get_formula
+from dltv.theory import bottleneck as tb
+from dltv.theory.formulas import get_formula
 
 
 def test_linear_cost_small_depths_are_frobenius_and_twice_nuclear():

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from checks import claims as C
-from checks.report import write_report
+from dltv.checks import claims as C
+from dltv.checks.report import write_report
 
 
 def _normal_mean_claim(prediction, control, *, crash=False):
@@ -75,7 +75,7 @@ def test_failed_write_keeps_the_previous_report(tmp_path, monkeypatch):
     write_report([good], tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
 
-    import checks.report as report
+    import dltv.checks.report as report
 
     def broken(*a, **k):
         raise OSError("disk full")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from checks.cli import main
+from dltv.checks.cli import main
 
 
 def run(capsys, *argv):

@@ -1,4 +1,4 @@
-"""theory.correlations against independent computations (literature table, direct sums, numerics)."""
+"""dltv.theory.correlations against independent computations (literature table, direct sums, numerics)."""
 from fractions import Fraction
 from math import comb, exp
 
@@ -7,9 +7,9 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
 
-import theory.correlations as C
-from theory import gaussian as G
-from theory.formulas import get_formula
+import dltv.theory.correlations as C
+from dltv.theory import gaussian as G
+from dltv.theory.formulas import get_formula
 
 # ReLU correlation map at C_W=2, C_b=0 from rho^(1) = 0.5 (literature-style table in the notes, 2(a))
 RELU_RHO_FROM_HALF = [0.5, 0.608998, 0.683906, 0.738128, 0.778895, 0.810454, 0.835462, 0.855661, 0.872239, 0.886033]

@@ -1,4 +1,4 @@
-"""Unit tests of numerics.covering (independent reference computations, no theory import)."""
+"""Unit tests of dltv.numerics.covering (independent reference computations, no theory import)."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from numerics import covering as nc
+from dltv.numerics import covering as nc
 
 D = torch.float64
 

@@ -1,4 +1,4 @@
-"""Unit tests of theory.covering against independent computations."""
+"""Unit tests of dltv.theory.covering against independent computations."""
 import itertools
 import math
 from fractions import Fraction
@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, strategies as st
 
-from theory import covering as tc
-from theory.formulas import get_formula
+from dltv.theory import covering as tc
+from dltv.theory.formulas import get_formula
 
 
 def _orbits_by_enumeration(q, N):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from numerics.estimators import (Estimate, batch_means, best_of_k_beats, covariance, delta_method, mean_se,
+from dltv.numerics.estimators import (Estimate, batch_means, best_of_k_beats, covariance, delta_method, mean_se,
                                  moment_ratio, ratio_of_means, relative_variance, variance)
 
 REPS = 400

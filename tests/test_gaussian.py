@@ -6,8 +6,8 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 from scipy import integrate
 
-from theory import gaussian as G
-from theory.activations import get_activation
+from dltv.theory import gaussian as G
+from dltv.theory.activations import get_activation
 
 
 def _scipy_2d(f, K):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.estimators import mean_se
-from numerics.networks import (ACTIVATIONS, MLP, forward_batch, get_activation, sample_networks,
+from dltv.numerics.estimators import mean_se
+from dltv.numerics.networks import (ACTIVATIONS, MLP, forward_batch, get_activation, sample_networks,
                                sample_params)
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from checks.cli import main
+from dltv.checks.cli import main
 
 
 def test_count_triangle_text(capsys):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-import numerics.regions as nr
+import dltv.numerics.regions as nr
 
 
 def _pattern(layers, x):

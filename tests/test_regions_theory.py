@@ -6,8 +6,8 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 from scipy import integrate
 
-import theory.regions as tr
-from theory.formulas import get_formula
+import dltv.theory.regions as tr
+from dltv.theory.formulas import get_formula
 
 peak = st.fractions(min_value=Fraction(1, 20), max_value=Fraction(19, 20), max_denominator=50)
 

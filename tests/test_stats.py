@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 from scipy.stats import norm
 
-from checks import stats
+from dltv.checks import stats
 
 
 def test_z_critical_is_two_sided_normal_quantile():

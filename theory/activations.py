@@ -1,7 +1,7 @@
 """Activation functions as named objects: a sympy expression in ``t`` plus its properties.
 
-Every Gaussian expectation in :mod:`theory.gaussian` and every recursion in
-:mod:`theory.correlations` dispatches on these properties (never on the name):
+Every Gaussian expectation in :mod:`dltv.theory.gaussian` and every recursion in
+:mod:`dltv.theory.correlations` dispatches on these properties (never on the name):
 
 * ``homogeneous = (a_plus, a_minus)``: sigma(t) = a_plus*t for t>0, a_minus*t for t<0
   (ReLU, leaky ReLU, abs, linear) -> arc-cosine closed forms;

@@ -40,7 +40,7 @@ import sympy as sp
 from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
-from theory.formulas import Param, check_int, check_real, formula
+from dltv.theory.formulas import Param, check_int, check_real, formula
 
 SOURCE = "Schlisselberg & Darshan, arXiv 2502.06300 (full text unavailable)"
 

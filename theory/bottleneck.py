@@ -25,7 +25,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from theory.formulas import Param, check_int, check_positive, check_real, formula
+from dltv.theory.formulas import Param, check_int, check_positive, check_real, formula
 
 DPS = 40  # working precision of the mpmath evaluations (digits)
 

@@ -16,9 +16,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from theory import gaussian as G
-from theory.activations import activation_names, get_activation, t as _t
-from theory.formulas import Param, check_int, check_nonnegative, check_positive, formula
+from dltv.theory import gaussian as G
+from dltv.theory.activations import activation_names, get_activation, t as _t
+from dltv.theory.formulas import Param, check_int, check_nonnegative, check_positive, formula
 
 K = sp.Symbol("K", positive=True)
 rho = sp.Symbol("rho", real=True)

@@ -19,7 +19,7 @@ from itertools import combinations_with_replacement
 import mpmath
 import sympy as sp
 
-from theory.formulas import Param, check_choice, check_int, check_positive, formula
+from dltv.theory.formulas import Param, check_choice, check_int, check_positive, formula
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "generic")
 _DPS = 40  # mpmath digits for logarithms of huge integers

@@ -211,9 +211,9 @@ def all_formulas() -> dict[str, Formula]:
     """Every registered formula, by id (imports all area modules that exist)."""
     for area in AREAS:
         try:
-            importlib.import_module(f"theory.{area}")
+            importlib.import_module(f"dltv.theory.{area}")
         except ModuleNotFoundError as err:
-            if err.name != f"theory.{area}":
+            if err.name != f"dltv.theory.{area}":
                 raise
     return dict(sorted(_REGISTRY.items()))
 

@@ -1,6 +1,6 @@
 """Gaussian expectations <F>_K = E[F(z)], z ~ N(0, K), over one or several correlated inputs.
 
-Three routes, chosen from the activation's properties (:mod:`theory.activations`):
+Three routes, chosen from the activation's properties (:mod:`dltv.theory.activations`):
 
 * exact sympy closed forms: the positively homogeneous class (ReLU, leaky ReLU, abs,
   linear) for any product of powers of sigma and sigma' over two inputs, erf
@@ -25,7 +25,7 @@ import numpy as np
 import sympy as sp
 from numpy.polynomial.hermite_e import hermegauss
 
-from theory.activations import Activation, get_activation
+from dltv.theory.activations import Activation, get_activation
 
 Kaa, Kbb = sp.symbols("K_aa K_bb", positive=True)
 Kab = sp.Symbol("K_ab", real=True)
@@ -174,7 +174,7 @@ def derivative_variance_map(activation, K=Ksym):
 
 
 def _registered():
-    from theory.activations import activation_names
+    from dltv.theory.activations import activation_names
     return activation_names()
 
 

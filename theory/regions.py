@@ -12,7 +12,7 @@ from typing import Sequence
 
 import sympy as sp
 
-from theory.formulas import Param, check_int, check_real, formula
+from dltv.theory.formulas import Param, check_int, check_real, formula
 
 x, y = sp.symbols("x y", real=True)
 a_sym, d_sym, n_sym, k_sym = sp.symbols("a d n k", positive=True)
