@@ -37,17 +37,43 @@ def run_benchmarks(areas: list[str] | None, quick: bool, device: str, progress=N
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """A plain-text table with the union of the rows' keys as columns."""
+def format_table(rows: list[dict], width: int = 100) -> str:
+    """Plain-text tables of the rows, one per ``bench`` kind, each line at most ``width`` wide.
+
+    Columns that do not fit go into a further block that repeats the row's ``case``
+    (or first column), so that a terminal of ``width`` columns shows every number.
+    """
     if not rows:
         return "(no benchmarks)"
-    cols = []
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get("bench", "")), []).append(r)
+    return "\n\n".join(_blocks(g, width) for g in groups.values())
+
+
+def _blocks(rows: list[dict], width: int) -> str:
+    cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
-    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
-    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
+    key = "case" if "case" in cols else cols[0]
+    cells = {c: [_cell(r.get(c)) for r in rows] for c in cols}
+    w = {c: min(max(len(c), *(len(v) for v in cells[c])), width - 2) for c in cols}
+    blocks, current = [], [key]
+    for c in cols:
+        if c == key:
+            continue
+        if sum(w[x] + 2 for x in current) + w[c] > width and len(current) > 1:
+            blocks.append(current)
+            current = [key]
+        current.append(c)
+    blocks.append(current)
+    out = []
+    for block in blocks:
+        line = lambda vals: "  ".join(v[:w[c]].ljust(w[c]) for v, c in zip(vals, block)).rstrip()
+        out += [line(block), line(["-" * w[c] for c in block])]
+        out += [line([cells[c][i] for c in block]) for i in range(len(rows))]
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def _cell(v) -> str:

@@ -1,7 +1,7 @@
 """``dltv regions count``: exact activation regions and affine pieces of a 1-D ReLU network.
 
     dltv regions count --depth D --peaks a0,a1,... [--scales s0,...] [--law] [--json]
-    dltv regions count --model FILE.pt [--lo 0 --hi 1] [--json]
+    dltv regions count --model FILE.pt [--layers fc1,fc2,out] [--lo 0 --hi 1] [--min-length 1e-12] [--json]
 
 Peaks and scales accept exact rationals (``1/3``) and decimals (``0.25`` is read exactly).
 With ``--law`` give d+1 peaks and at most one scale s_0 (default a_0 a_1).
@@ -20,7 +20,12 @@ def register(subparsers) -> None:
     c.add_argument("--peaks", help="comma list a_0,...,a_{d-1} in (0,1) (d+1 values with --law)")
     c.add_argument("--scales", help="comma list s_0,...,s_{d-1} > 0 (default all 1; with --law only s_0)")
     c.add_argument("--law", action="store_true", help="tie the scales by s_{i+1} = s_i (1-a_{i+1}) a_{i+2}")
-    c.add_argument("--model", help="a saved scalar-input ReLU MLP (torch.save of an nn.Sequential or its state_dict)")
+    c.add_argument("--model", help="a saved scalar-input ReLU MLP (torch.save of an nn.Sequential of Linear/ReLU, "
+                                   "or a state_dict of its Linear layers)")
+    c.add_argument("--layers", help="with a state_dict: its Linear layer names in forward order, e.g. fc1,fc2,out "
+                                    "(needed unless the names are Sequential-style <prefix>.<i>)")
+    c.add_argument("--min-length", default="0", help="also count the regions and pieces at least this long "
+                                                     "(e.g. 1e-12: rounding slivers of float weights are ~1e-17)")
     c.add_argument("--lo", default="0", help="left end of the interval (default 0)")
     c.add_argument("--hi", default="1", help="right end of the interval (default 1)")
     c.add_argument("--json", action="store_true")
@@ -47,7 +52,7 @@ def _depth(text) -> int:
     return d
 
 
-def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = False) -> dict:
+def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = False, min_length: str = "0") -> dict:
     """Exact counts of the triangle network with the given parameters (convex output x - F_d)."""
     import dltv.numerics.regions as nr  # torch loads only when a count is asked for
 
@@ -67,58 +72,119 @@ def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = Fal
         if len(s) != d:
             raise ValueError(f"scales must have {d} values for depth {d}, got {len(s)}")
         nr._check_scales(s)
-    rc = nr.count_regions(nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s)))
-    return {"depth": d, "activation_regions": rc.activation_regions, "affine_pieces": rc.affine_pieces,
-            "scales": [str(v) for v in s]}
+    min_f = _fractions("min-length", min_length)[0]
+    rc = nr.count_regions(nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s)), min_length=min_f)
+    out = {"depth": d, "activation_regions": rc.activation_regions, "affine_pieces": rc.affine_pieces,
+           "scales": [str(v) for v in s]}
+    if min_f > 0:
+        out.update(min_length=str(min_f), long_regions=rc.long_regions, long_pieces=rc.long_pieces)
+    return out
 
 
-def model_count(path: str, lo: str = "0", hi: str = "1") -> dict:
-    """Exact counts of a saved scalar-input MLP (Linear/ReLU Sequential or its state_dict)."""
+_LOADABLE = ("Sequential", "Linear", "ReLU", "LeakyReLU", "Dropout", "Flatten", "Identity", "Tanh", "Sigmoid",
+             "GELU", "ELU", "Softplus", "BatchNorm1d", "LayerNorm", "Conv1d", "Conv2d")
+
+
+def _layer_sort_key(name: str):
+    """(prefix, index) of a Sequential-style layer name '<prefix>.<int>' or '<int>', else None."""
+    prefix, _, last = name.rpartition(".")
+    return (prefix, int(last)) if last.isdigit() else None
+
+
+def state_dict_layers(state: dict, order: list[str] | None = None) -> list:
+    """[(W, b), ...] from a state_dict of Linear layers, in forward order.
+
+    The order is ``order`` (layer names, e.g. ``fc1,fc2,out``) when given; else it must follow from
+    Sequential-style names '<prefix>.<i>' with one common prefix, sorted by i.  A state_dict holds no
+    forward pass: it is read as a plain MLP (Linear, ReLU, ..., Linear), and names that do not fix the
+    order are refused rather than guessed.  A missing bias means a bias-free Linear.
+    """
     import torch
 
-    import dltv.numerics.regions as nr
+    layers: dict[str, dict] = {}
+    for key, value in state.items():
+        name, _, kind = str(key).rpartition(".")
+        if kind not in ("weight", "bias") or not isinstance(value, torch.Tensor):
+            raise ValueError(f"model state_dict entry {key!r} is not a Linear weight or bias")
+        layers.setdefault(name, {})[kind] = value
+    for name, wb in layers.items():
+        if "weight" not in wb or wb["weight"].dim() != 2:
+            raise ValueError(f"model state_dict layer {name!r} has no 2-D weight (only Linear layers are supported)")
+    if order is not None:
+        missing = [n for n in order if n not in layers]
+        extra = sorted(set(layers) - set(order))
+        if missing or extra or len(set(order)) != len(order):
+            raise ValueError(f"layers must name every Linear layer of the state_dict once; missing {missing}, "
+                             f"not named {extra}; the state_dict has {sorted(layers)}")
+        names = list(order)
+    else:
+        keys = {n: _layer_sort_key(n) for n in layers}
+        if any(k is None for k in keys.values()) or len({k[0] for k in keys.values()}) != 1:
+            raise ValueError(f"the forward order of state_dict layers {sorted(layers)} cannot be established from "
+                             "their names; give --layers NAME,... (or save the nn.Sequential itself)")
+        names = sorted(layers, key=keys.get)
+    return [(layers[n]["weight"], layers[n].get("bias", torch.zeros(layers[n]["weight"].shape[0],
+                                                                   dtype=layers[n]["weight"].dtype)))
+            for n in names]
+
+
+def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = None, min_length: str = "0") -> dict:
+    """Exact counts of a saved scalar-input MLP: a torch.save'd nn.Sequential, or a state_dict of Linear layers."""
+    import re
+
+    import torch
     from torch import nn
 
+    import dltv.numerics.regions as nr
+
     try:
-        with torch.serialization.safe_globals([nn.Sequential, nn.Linear, nn.ReLU]):
+        lo_f, hi_f, min_f = Fraction(lo), Fraction(hi), Fraction(min_length)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"lo, hi and min-length must be numbers, got {lo!r}, {hi!r}, {min_length!r}") from None
+    try:
+        with torch.serialization.safe_globals([getattr(nn, n) for n in _LOADABLE]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ValueError(f"model file not found: {path!r}") from None
     except Exception as err:
-        raise ValueError(f"model must be a torch.save'd nn.Sequential or state_dict; could not load {path!r}: "
-                         f"{type(err).__name__}") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it holds {found.group(1)}, which" if found else "its contents"
+        raise ValueError(f"model {path!r} cannot be read safely: {what} is not an nn.Sequential of Linear and ReLU "
+                         f"layers or a state_dict ({type(err).__name__})") from None
+    order = [t.strip() for t in layers.split(",")] if layers else None
     if isinstance(obj, dict):
-        tensors = [v for k, v in obj.items() if k.endswith(("weight", "bias"))]
-        weights = [v for k, v in obj.items() if k.endswith("weight")]
-        biases = [v for k, v in obj.items() if k.endswith("bias")]
-        if not weights or len(weights) != len(biases) or len(tensors) != len(obj):
-            raise ValueError("model state_dict must hold a weight and a bias per Linear layer, nothing else")
-        obj = list(zip(weights, biases))
-    elif not isinstance(obj, nn.Module):
+        net = state_dict_layers(obj, order)
+    elif isinstance(obj, nn.Module):
+        if order is not None:
+            raise ValueError("--layers applies to a state_dict only (a saved module is read in its own order)")
+        net = nr.module_layers(obj)
+    else:
         raise ValueError(f"model must be an nn.Sequential or a state_dict, got {type(obj).__name__}")
-    try:
-        lo_f, hi_f = Fraction(lo), Fraction(hi)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"lo and hi must be numbers, got {lo!r}, {hi!r}") from None
-    rc = nr.count_regions(obj, lo_f, hi_f)
-    return {"model": path, "interval": [str(lo_f), str(hi_f)], "activation_regions": rc.activation_regions,
-            "affine_pieces": rc.affine_pieces}
+    rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f)
+    out = {"model": path, "interval": [str(lo_f), str(hi_f)], "activation_regions": rc.activation_regions,
+           "affine_pieces": rc.affine_pieces}
+    if min_f > 0:
+        out.update(min_length=str(min_f), long_regions=rc.long_regions, long_pieces=rc.long_pieces)
+    return out
 
 
 def cmd_count(args) -> int:
     if args.model:
         if args.depth or args.peaks or args.scales or args.law:
             raise ValueError("give either --model or --depth/--peaks, not both")
-        out = model_count(args.model, args.lo, args.hi)
+        out = model_count(args.model, args.lo, args.hi, args.layers, args.min_length)
     else:
         if not args.depth or not args.peaks:
             raise ValueError("regions count needs --depth and --peaks (or --model FILE.pt)")
-        if (args.lo, args.hi) != ("0", "1"):
-            raise ValueError("--lo/--hi apply to --model only (the triangle network lives on [0, 1])")
-        out = triangle_count(args.depth, args.peaks, args.scales, args.law)
+        if (args.lo, args.hi) != ("0", "1") or args.layers:
+            raise ValueError("--lo/--hi/--layers apply to --model only (the triangle network lives on [0, 1])")
+        out = triangle_count(args.depth, args.peaks, args.scales, args.law, args.min_length)
     if args.json:
         print(json.dumps(out))
     else:
         print(f"activation_regions {out['activation_regions']}")
         print(f"affine_pieces {out['affine_pieces']}")
+        if "long_regions" in out:
+            print(f"activation_regions_at_least_{out['min_length']} {out['long_regions']}")
+            print(f"affine_pieces_at_least_{out['min_length']} {out['long_pieces']}")
     return 0

@@ -37,6 +37,40 @@ def standardised(diff: float, scale: float) -> float:
     return math.copysign(math.inf, diff)
 
 
+def allowance(scale: float, threshold: float, slack: float = 0.0) -> float:
+    """The largest distance from the prediction the rule accepts: ``threshold·scale + slack``."""
+    return threshold * scale + slack
+
+
+def score(estimate: float, prediction: float, allowed: float, rule: str = "equal") -> float:
+    """Distance in the failing direction over the allowance: ≤ 1 passes, > 1 rejects.
+
+    ``"equal"``: |estimate − prediction|; ``"le"``: estimate − prediction (negative when
+    the bound holds with room); ``"ge"``: prediction − estimate.  0/0 counts as 0.
+    """
+    diff = estimate - prediction
+    if rule == "le":
+        dist = diff
+    elif rule == "ge":
+        dist = -diff
+    elif rule == "equal":
+        dist = abs(diff)
+    else:
+        raise ValueError(f"rule must be 'equal', 'le' or 'ge', got {rule!r}")
+    if math.isnan(dist):
+        return math.nan
+    if allowed > 0:
+        return dist / allowed
+    return 0.0 if dist <= 0 else math.inf
+
+
+def resolution(prediction: float, allowed: float) -> tuple[float, str]:
+    """The smallest error of the prediction the point detects: relative, or absolute at 0."""
+    if prediction == 0:
+        return allowed, "absolute"
+    return allowed / abs(prediction), "relative"
+
+
 def agrees(estimate: float, prediction: float, scale: float, threshold: float,
            rule: str = "equal", slack: float = 0.0) -> tuple[bool, float]:
     """Apply the agreement rule; return (passes, z).

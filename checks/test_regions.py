@@ -18,6 +18,7 @@ import dltv.numerics.regions as nr
 from dltv.numerics.threads import one_thread
 import dltv.theory.regions as tr
 from dltv.checks.claims import Measurement, Point, claim
+from dltv.theory.formulas import get_formula
 
 _SRC = "Milkert, Hyde & Laine (arXiv 2311.18022)"
 
@@ -31,7 +32,17 @@ def _q(v) -> Fraction:
     return Fraction(v)
 
 
-def _exact_point(label, prediction, measured, control=None, control_measured=None, n=None) -> Point:
+def _f(id: str, **params):
+    """Registered formula ``id`` evaluated through the registry (recorded as the claim's source)."""
+    return get_formula(id).evaluate(**params)
+
+
+def _widths(hidden) -> str:
+    """widths d_0, ..., d_{L+1} of a scalar net with the given hidden widths and one output."""
+    return ",".join(map(str, [1, *hidden, 1]))
+
+
+def _exact_point(label, prediction, measured, control, control_measured=None, n=None) -> Point:
     """A tol = 0 point; the float shown is nudged off the prediction if the rationals differ."""
     def show(meas, ref):
         f = float(meas)
@@ -39,18 +50,13 @@ def _exact_point(label, prediction, measured, control=None, control_measured=Non
             f = math.nextafter(f, math.inf)
         return f
 
-    est = show(measured, prediction)
-    c_est = None
-    if control_measured is not None:
-        c_est = show(control_measured, control if control is not None else prediction)
-    return Point(label, prediction=float(prediction), estimate=est, tol=0.0,
-                 control=None if control is None else float(control), control_estimate=c_est, n=n)
+    c_est = None if control_measured is None else show(control_measured, control)
+    return Point(label, prediction=float(prediction), estimate=show(measured, prediction), tol=0.0,
+                 control=float(control), control_estimate=c_est, n=n)
 
 
 def _random_peaks(rnd: random.Random, n: int, den: int = 100) -> list[Fraction]:
     return [Fraction(rnd.randint(den // 10, den - den // 10), den) for _ in range(n)]
-
-
 
 
 def _plt():
@@ -64,37 +70,38 @@ def _plt():
 @claim("regions.triangle.activation-regions", source=f"{_SRC}, abstract; derived: only the t2 neurons switch",
        statement="the width-4 depth-d triangle network has exactly 2^d activation regions on [0,1] "
                  "for every peak vector a in (0,1)^d and scales s > 0",
-       seed=6001, stochastic=False, formula=lambda: sp.Eq(sp.Symbol("R_d"), 2 ** tr.d_sym))
+       seed=6001, stochastic=False, formula=lambda: sp.Eq(sp.Symbol("R_d"), 2 ** tr.d_sym),
+       predicted="2^d regions, every a, s",
+       measured="exact count of the network's rational weights, d = 1..14 (--full: 20)")
 def _activation_regions(ctx):
     rnd = random.Random(ctx.seed)
-    net_depths = range(1, 15) if ctx.full else [*range(1, 13), 14]
-    gen_depths = range(13, 21) if ctx.full else [16, 18, 20]
+    net_depths = range(1, 21) if ctx.full else [*range(1, 13), 14]
     points = []
     for d in net_depths:
         peaks = _random_peaks(rnd, d + 1) if d % 2 else [Fraction(rnd.uniform(0.1, 0.9)) for _ in range(d + 1)]
         if d % 3 == 0:   # scales from the differentiability law
-            scales = [_q(s) for s in tr.law_scales(peaks, peaks[0] * peaks[1], d)]
+            law = _f("regions.law.scales", peaks=peaks, s0=peaks[0] * peaks[1], depth=d)
+            scales = [_q(law[f"s{i}"]) for i in range(d)]
         else:            # free positive scales
             scales = [Fraction(rnd.randint(1, 100), 100) for _ in range(d)]
         rc = nr.count_regions(nr.exact_triangle_layers(peaks[:d], scales, sign=-1, sign_in=1,
                                                        offset=sum(scales)))
-        points.append(_exact_point(f"network d={d}", tr.region_count(d), rc.activation_regions,
-                                   control=4 * d + 1))
-    for d in gen_depths:
-        peaks = _random_peaks(rnd, d)
-        points.append(_exact_point(f"generator d={d}", tr.region_count(d), nr.triangle_region_count(peaks),
-                                   control=4 * d + 1))
+        count = _f("regions.triangle.count", depth=d)
+        points.append(_exact_point(f"network d={d}", count, rc.activation_regions, control=count - 1))
     return Measurement(points=points, n=len(points), notes=(
-        "Exact rational counts. Odd d: peaks k/100; even d: peaks are random float64 values converted "
-        "exactly. d divisible by 3: scales from the law, else random. Network output x - F_d with the "
-        "offset sum(s) that keeps the 'sum' neuron positive. Control: #neurons + 1 = 4d + 1 "
-        "(the linear-in-neurons count of random initialisation)."))
+        "Every count is of the network itself: its weight matrices in exact rationals, partitioned by the "
+        "integer-arithmetic counter: d = 1..12 and 14 in the default run, d = 1..20 under --full (about 4 min "
+        "of CPU, most of it d = 20). Odd d: peaks k/100; even d: peaks are random float64 values converted exactly. d "
+        "divisible by 3: scales from the law, else random. Network output x - F_d with the offset sum(s) "
+        "that keeps the 'sum' neuron positive. Control: 2^d - 1, the number of switching points taken for "
+        "the number of regions."))
 
 
 @claim("regions.triangle.breakpoints", source="derived: tent-splitting oracle (notes Sec. 1.2)",
        statement="the activation boundaries of the network equal, exactly, the breakpoints of "
                  "W_{d-1} = T_{a_{d-1}} o ... o T_{a_0} produced without any network",
-       seed=6002, stochastic=False)
+       seed=6002, stochastic=False, predicted="boundaries = breakpoints of W_{d-1}",
+       measured="network boundaries vs tent-splitting oracle, exact")
 def _breakpoints(ctx):
     rnd = random.Random(ctx.seed)
     points = []
@@ -112,52 +119,59 @@ def _breakpoints(ctx):
 
 
 # --------------------------------------------------------------------------- the law
+def _index_slip_kink(peaks, scales, j, m, d):
+    """The law's kink with the product started one level early, prod_{l=j+1}^{d} (1 - a_l)."""
+    return -m * scales[j] / (peaks[j] * (1 - peaks[j])) * math.prod([1 - peaks[l] for l in range(j + 1, d + 1)])
+
+
 @claim("regions.law.exact", source=f"{_SRC}, Thm 3.1; derived kink and slope formulas (notes Sec. 1.5)",
        statement="under s_{i+1} = s_i(1-a_{i+1})a_{i+2}: F_d has exactly 2^d affine pieces, is strictly "
                  "concave, its kinks and F_d'(0+) follow the exact formulas; without the law a "
                  "constructed s cancels a kink",
        seed=6003, stochastic=False,
-       formula=lambda: sp.Eq(sp.Symbol("s_{i+1}"), sp.Symbol("s_i") * (1 - sp.Symbol("a_{i+1}")) * sp.Symbol("a_{i+2}")))
+       formula=lambda: sp.Eq(sp.Symbol("s_{i+1}"), sp.Symbol("s_i") * (1 - sp.Symbol("a_{i+1}")) * sp.Symbol("a_{i+2}")),
+       predicted="2^d pieces, concave, exact kinks and F'(0+)",
+       measured="exact pieces of the network under the law, d = 1..8")
 def _law(ctx):
     rnd = random.Random(ctx.seed)
     points = []
     for d in (range(1, 11) if ctx.full else [1, 2, 3, 5, 8]):
         peaks = _random_peaks(rnd, d + 1)
         s0 = Fraction(rnd.randint(1, 100), 100)
-        scales = [_q(s) for s in tr.law_scales(peaks, s0, d)]
+        law = _f("regions.law.scales", peaks=peaks, s0=s0, depth=d)
+        scales = [_q(law[f"s{i}"]) for i in range(d)]
         rc = nr.count_regions(nr.exact_triangle_layers(peaks[:d], scales, sign=1, sign_in=0))
         free = [Fraction(rnd.randint(1, 100), 100) for _ in range(d)]
         rc_free = nr.count_regions(nr.exact_triangle_layers(peaks[:d], free, sign=1, sign_in=0))
         slopes = [p[2][0] for p in rc.pieces]
         bad = lambda sl: sum(s1 >= s0_ for s0_, s1 in zip(sl[:-1], sl[1:]))
-        points.append(_exact_point(f"d={d} pieces", tr.region_count(d), rc.affine_pieces,
-                                   control=tr.max_regions_1d([4] * d)))
+        points.append(_exact_point(f"d={d} pieces", _f("regions.triangle.count", depth=d), rc.affine_pieces,
+                                   control=_f("regions.max-regions-1d", widths=_widths([4] * d))))
         if d >= 3:
             points.append(_exact_point(f"d={d} non-decreasing slope steps", 0, bad(slopes), control=0,
                                        control_measured=bad([p[2][0] for p in rc_free.pieces])))
         births = nr.triangle_breakpoint_births(peaks[:d])
         kinks = {p[0]: p[2][0] - prev[2][0] for prev, p in zip(rc.pieces[:-1], rc.pieces[1:])}
-        wrong = naive = 0
+        wrong = slip = 0
         for p, (j, m) in births.items():
             k = kinks.get(p, Fraction(0))
-            wrong += k != _q(tr.law_kink(peaks, s0, d, j, m))
-            naive += k != -m * scales[j] / (peaks[j] * (1 - peaks[j]))
-        points.append(_exact_point(f"d={d} kinks off the formula", 0, wrong, control=0, control_measured=naive))
-        points.append(_exact_point(f"d={d} slope at 0", _q(tr.law_slope_at_zero(peaks, s0, d)), slopes[0],
-                                   control=s0 / (peaks[0] * peaks[1])))
+            wrong += k != _q(_f("regions.law.kink", peaks=peaks, s0=s0, depth=d, level=j, slope=m))
+            slip += k != _index_slip_kink(peaks, scales, j, m, d)
+        points.append(_exact_point(f"d={d} kinks off the formula", 0, wrong, control=0, control_measured=slip))
+        points.append(_exact_point(f"d={d} slope at 0", _q(_f("regions.law.slope-at-zero", peaks=peaks, s0=s0, depth=d)),
+                                   slopes[0], control=s0 / (peaks[0] * peaks[1])))
     for d in [2, 4, 6]:   # a degenerate (law-free) s: the kink at a_0 cancels
         peaks = _random_peaks(rnd, d)
         s = [_q(v) for v in tr.degenerate_scales(peaks, 1, [Fraction(1, 100 * 4 ** j) for j in range(d - 2)])]
         rc = nr.count_regions(nr.exact_triangle_layers(peaks, s, sign=1, sign_in=0))
-        points.append(_exact_point(f"degenerate s d={d} regions", tr.region_count(d), rc.activation_regions,
-                                   control=4 * d + 1))
-        points.append(_exact_point(f"degenerate s d={d} pieces", tr.region_count(d) - 1, rc.affine_pieces,
-                                   control=tr.region_count(d)))
+        count = _f("regions.triangle.count", depth=d)
+        points.append(_exact_point(f"degenerate s d={d} regions", count, rc.activation_regions, control=count - 1))
+        points.append(_exact_point(f"degenerate s d={d} pieces", count - 1, rc.affine_pieces, control=count))
     return Measurement(points=points, n=len(points), notes=(
         "Controls: pieces vs the width-4 maximum prod(n_l+1) = 5^d; concavity vs the same statistic "
-        "for random free scales; kinks vs the born term alone, -m s_j/(a_j(1-a_j)) (without the "
-        "telescoped factor prod(1-a_l)); slope at 0 vs its infinite-depth value s_0/(a_0 a_1); "
-        "degenerate s: pieces vs the 2^d that the law guarantees."))
+        "for random free scales; kinks vs the index slip prod_{l=j+1}^{d}(1-a_l) (one factor too many); "
+        "slope at 0 vs its infinite-depth value s_0/(a_0 a_1); degenerate s: regions vs the 2^d - 1 pieces "
+        "(a cancelled kink does not merge activation regions), pieces vs the 2^d that the law guarantees."))
 
 
 # --------------------------------------------------------------------------- sawtooth anchors
@@ -165,29 +179,45 @@ def _law(ctx):
        statement="the k-fold tent T_{1/2} network computes m^k(x) = 1 - |2 frac(2^{k-1}x) - 1| with "
                  "2^k pieces and 2^{k-1} teeth",
        seed=6004, stochastic=False,
-       formula=lambda: 1 - sp.Abs(2 * sp.frac(2 ** (tr.k_sym - 1) * tr.x) - 1))
+       formula=lambda: 1 - sp.Abs(2 * sp.frac(2 ** (tr.k_sym - 1) * tr.x) - 1),
+       predicted="m^k closed form, 2^k pieces, 2^(k-1) teeth; n+1 at L=1",
+       measured="exact pieces of the width-2 net, k = 1..6; random one-layer nets")
 def _telgarsky(ctx):
     points = []
     for k in range(1, 9 if ctx.full else 7):
         rc = nr.count_regions(nr.sawtooth_layers(k))
         nodes = [Fraction(j, 2 ** (k + 1)) for j in range(2 ** (k + 1) + 1)]
-        diff = max(abs(rc.value(t)[0] - _q(tr.telgarsky_sawtooth(k, t))) for t in nodes)
-        diff_c = max(abs(rc.value(t)[0] - _q(tr.telgarsky_sawtooth(k + 1, t))) for t in nodes)
+        saw = lambda kk, t: _q(_f("regions.telgarsky.sawtooth", k=kk, x=t))
+        diff = max(abs(rc.value(t)[0] - saw(k, t)) for t in nodes)
+        diff_c = max(abs(rc.value(t)[0] - saw(k + 1, t)) for t in nodes)
         slopes = [p[2][0] for p in rc.pieces]
         teeth = sum(s0 > 0 > s1 for s0, s1 in zip(slopes[:-1], slopes[1:]))
-        points.append(_exact_point(f"k={k} pieces", 2 ** k, rc.affine_pieces, control=2 * k))
+        points.append(_exact_point(f"k={k} pieces", _f("regions.triangle.count", depth=k), rc.affine_pieces,
+                                   control=_f("regions.max-regions-1d", widths=_widths([2] * k))))
         points.append(_exact_point(f"k={k} teeth", 2 ** (k - 1), teeth, control=2 ** k))
         points.append(_exact_point(f"k={k} max |net - m^k| on the 2^-(k+1) grid", 0, diff, control=0,
                                    control_measured=diff_c))
+    gen = ctx.generator()
+    for n in (2, 4, 8):   # one hidden layer: Serra's bound n + 1 is attained on an interval holding every kink
+        (W, b), (V, c) = nr.init_mlp([1, n, 1], init="he", generator=gen)
+        kinks = (-b[0] / W[0, :, 0]).numpy()
+        rc = nr.count_regions([(W[0], b[0]), (V[0], c[0])], math.floor(kinks.min()) - 1, math.ceil(kinks.max()) + 1)
+        points.append(_exact_point(f"one hidden layer n={n}, every kink inside: regions",
+                                   _f("regions.max-regions-1d", widths=_widths([n])), rc.activation_regions,
+                                   control=2 * n))
     return Measurement(points=points, n=len(points), notes=(
-        "Controls: pieces growing linearly (2k); 2^k teeth; closed form with frequency 2^k (m^{k+1})."))
+        "Controls: pieces = the width-2 maximum prod(n_l+1) = 3^k (Serra et al.); 2^k teeth (one per "
+        "piece); closed form with frequency 2^k (m^{k+1}). One hidden layer of a random He net on an "
+        "interval containing all n kinks attains Serra's prod(n_l + 1) = n + 1 exactly; control: "
+        "Telgarsky's (2m)^l = 2n."))
 
 
 @claim("regions.sawtooth.yarotsky", source="Yarotsky 2017 (Neural Networks 94), Prop. 2; constants derived",
        statement="with a = 1/2 and s_i = 4^{-(i+1)} (the law), x - F_d interpolates x^2 at k/2^d with sup "
                  "error 2^{-2d-2} and squared L2 error 2^{-4d}/30, exactly",
        seed=6005, stochastic=False,
-       formula=lambda: {"sup": 2 ** (-2 * tr.d_sym - 2), "l2sq": 2 ** (-4 * tr.d_sym) / 30})
+       formula=lambda: {"sup": 2 ** (-2 * tr.d_sym - 2), "l2sq": 2 ** (-4 * tr.d_sym) / 30},
+       predicted="sup 2^(-2d-2), L2^2 2^(-4d)/30", measured="errors integrated exactly over the net's pieces, d = 1..7")
 def _yarotsky(ctx):
     points = []
     for d in range(1, 11 if ctx.full else 8):
@@ -205,7 +235,7 @@ def _yarotsky(ctx):
                               + al * be * t * t + be * be * t)
             l2 += prim(r) - prim(l)
         nodes = max(abs(rc.value(Fraction(j, 2 ** d))[0] - Fraction(j, 2 ** d) ** 2) for j in range(2 ** d + 1))
-        e = tr.yarotsky_errors(d)
+        e = _f("regions.yarotsky.errors", depth=d)
         points.append(_exact_point(f"d={d} sup error", _q(e["sup"]), sup, control=Fraction(1, 4 ** d)))
         points.append(_exact_point(f"d={d} squared L2 error", _q(e["l2sq"]), l2,
                                    control=Fraction(1, 16 ** d * 16)))
@@ -216,10 +246,31 @@ def _yarotsky(ctx):
 
 
 # --------------------------------------------------------------------------- training keeps 2^d
+_MIN_LENGTH = Fraction(1, 10 ** 12)    # regions shorter than this are float64 rounding slivers (~1e-17)
+
+
+def _float_points(tag, layers, d, points):
+    """Points on the stored float64 matrices: 2^d regions and pieces of length >= _MIN_LENGTH."""
+    rc = nr.count_regions(layers, min_length=_MIN_LENGTH)
+    count = _f("regions.triangle.count", depth=d)
+    points.append(_exact_point(f"{tag}: regions >= 1e-12 long", count, rc.long_regions, control=count - 1))
+    points.append(_exact_point(f"{tag}: affine pieces >= 1e-12 long", count, rc.long_pieces, control=count - 1))
+    return rc
+
+
+def _serra_point(tag, d, total, points):
+    """All regions of the float matrices (max over checkpoints) <= prod(n_l + 1); control: <= 2^d."""
+    bound = _f("regions.max-regions-1d", widths=_widths([4] * d))
+    points.append(Point(f"{tag}: all regions <= prod(n_l + 1)", prediction=float(bound), estimate=total, tol=0.0,
+                        rule="le", control=float(_f("regions.triangle.count", depth=d))))
+
+
 @claim("regions.training.keeps-regions", source=f"{_SRC}, Sec. 3-4 (regions maintained during training)",
        statement="training the peaks and scales (Adam, target x^3 on [0,1]) keeps exactly 2^d activation "
-                 "regions at every checkpoint; under the law also 2^d affine pieces",
-       seed=6006, stochastic=False)
+                 "regions of non-negligible length at every checkpoint (and 2^d affine pieces); the float64 "
+                 "weight matrices have more, all extra ones rounding slivers",
+       seed=6006, stochastic=False, predicted="2^d regions >= 1e-12 long; float64 ones > 2^d",
+       measured="exact count of the trained float64 weight matrices, d = 6 (and d = 12 at init)")
 def _training(ctx):
     d, steps, every = (8, 1000, 100) if ctx.full else (6, 300, 100)
     x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
@@ -230,108 +281,153 @@ def _training(ctx):
             net = nr.TriangleNet(d, batch=1, law=law, generator=ctx.generator())
             net.fit_output_(x, y)
             tag = "law" if law else "free s"
+            totals = []
 
             def check(step):
-                rc = nr.count_regions(net.exact_layers(0))
-                points.append(_exact_point(f"{tag} step {step} regions", 2 ** d, rc.activation_regions,
-                                           control=4 * d + 1))
-                if law:
-                    points.append(_exact_point(f"{tag} step {step} pieces", 2 ** d, rc.affine_pieces,
-                                               control=4 * d + 1))
+                with torch.no_grad():
+                    layers = net.layers(0)
+                rc = _float_points(f"{tag} step {step}", layers, d, points)
+                totals.append((step, rc.activation_regions))
 
             loss = lambda: ((net(x) - y) ** 2).mean()
             losses = nr.train_adam(list(net.parameters()), loss, steps, 1e-2, every, check)
-            notes.append(f"{tag}: MSE {losses[0]:.3g} -> {float(loss().detach()):.3g}")
+            _serra_point(f"{tag}, most over the checkpoints", d, max(r for _, r in totals), points)
+            notes.append(f"{tag}: MSE {losses[0]:.3g} -> {float(loss().detach()):.3g}; all regions of the float64 "
+                         "matrices (step, count): " + ", ".join(f"({s}, {r})" for s, r in totals))
             if law:   # release the constraint: train the raw 4x4 matrices
                 P = [(W.clone().requires_grad_(), b.clone().requires_grad_()) for W, b in net.to_mlp_params()]
                 raw = []
+
+                def raw_check(s):
+                    rc = nr.count_regions(nr.member_layers(P, 0), min_length=_MIN_LENGTH)
+                    raw.append((s, rc.activation_regions, rc.long_regions))
+
                 nr.train_adam([t for wb in P for t in wb], lambda: ((nr.mlp_forward(P, x) - y) ** 2).mean(),
-                              steps, 1e-3, every,
-                              lambda s: raw.append((s, nr.count_regions(nr.member_layers(P, 0)).activation_regions)))
-                notes.append("raw-weight training after release (exact count of the float64 matrices "
-                             "as stored), (step, regions): " + ", ".join(f"({s}, {r})" for s, r in raw))
+                              steps, 1e-3, every, raw_check)
+                notes.append("raw-weight training after release, (step, all regions, regions >= 1e-12 long): "
+                             + ", ".join(f"({s}, {r}, {q})" for s, r, q in raw))
+        d_big = 14 if ctx.full else 12
+        big = nr.TriangleNet(d_big, batch=1, law=True, generator=ctx.generator())
+        with torch.no_grad():
+            rc = _float_points(f"law d={d_big} at init", big.layers(0), d_big, points)
+        _serra_point(f"law d={d_big} at init", d_big, rc.activation_regions, points)
+        notes.append(f"d = {d_big} at init: {rc.activation_regions} regions in all, {rc.long_regions} >= 1e-12 long")
     return Measurement(points=points, n=len(points), notes=(
-        f"d = {d}; counts of the network rebuilt exactly from the current float64 (a, s); control "
-        f"4d + 1. " + "; ".join(notes)))
+        f"d = {d}; every count is of the float64 weight matrices the trained TriangleNet evaluates (built in "
+        "float64 from the current a, s), converted exactly. Those matrices have more than 2^d regions: rounding "
+        "splits some boundaries into pairs ~1e-17 apart (the genuine regions are >= a_0 a_1 ... >= 0.25^d long), so "
+        "2^d is asserted for the regions and pieces at least 1e-12 long (control: 2^d - 1, the switching points "
+        "taken for regions). That the float network has more is asserted per run as 'most regions over the "
+        "checkpoints <= prod(n_l + 1)' (Serra et al.) with the control '<= 2^d' (the construction's count believed "
+        "to hold for the stored floats) rejected; a single checkpoint can happen to have no sliver. "
+        + "; ".join(notes)))
 
 
 # --------------------------------------------------------------------------- default initialisation
-def _mean_count(widths, init, n_nets, gen, measure="pieces"):
+def _counts(widths, init, n_nets, gen, measure="regions"):
     params = nr.init_mlp(widths, batch=n_nets, init=init, generator=gen)
     counts = []
     for m in range(n_nets):
         rc = nr.count_regions(nr.member_layers(params, m))
         counts.append(rc.affine_pieces if measure == "pieces" else rc.activation_regions)
-    c = np.asarray(counts, float)
+    return np.asarray(counts, float)
+
+
+def _mean_count(widths, init, n_nets, gen, measure="pieces"):
+    c = _counts(widths, init, n_nets, gen, measure)
     return c.mean(), c.std(ddof=1) / math.sqrt(len(c)), len(c)
 
 
 @claim("regions.init.one-layer", source="derived: -b/w is the breakpoint; U(-1,1) and Cauchy laws",
        statement="one hidden layer of n neurons: E[pieces on [0,1]] = 1 + n/4 under PyTorch's default init "
                  "and 1 + n arctan(sigma_w/sigma_b)/pi under Gaussian init",
-       seed=6007, stochastic=True, formula=lambda: 1 + tr.n_sym / 4)
+       seed=6007, stochastic=True, formula=lambda: 1 + tr.n_sym / 4,
+       predicted="1 + n/4 (uniform), 1 + n atan(sw/sb)/pi", measured="mean exact pieces over 1000 random nets")
 def _one_layer(ctx):
     gen = ctx.generator()
     n_nets = 3000 if ctx.full else 1000
     points = []
     for n in (4, 16):
         m, se, N = _mean_count([1, n, 1], "default", n_nets, gen)
-        points.append(Point(f"default n={n}", prediction=float(tr.one_layer_uniform_pieces(n)["mean"]),
+        points.append(Point(f"default n={n}", prediction=float(_f("regions.init.one-layer-uniform", n=n)["mean"]),
                             estimate=m, se=se, control=1 + n, n=N))
     m, se, N = _mean_count([1, 16, 1], "he", n_nets, gen)
-    pred = tr.one_layer_gaussian_pieces(16, 2, sp.Rational(1, 10))["mean"]
-    points.append(Point("He N(0,2) weights, N(0,0.1) biases n=16", prediction=float(pred), estimate=m, se=se,
+    pred = _f("regions.init.one-layer-gaussian", n=16, weight_var=2, bias_var="1/10")["mean"]
+    points.append(Point("He N(0,2) weights, N(0,0.1) biases n=16", prediction=float(sp.N(pred, 30)), estimate=m, se=se,
                         control=float(tr.one_layer_uniform_pieces(16)["mean"]), n=N))
     return Measurement(points=points, n=3 * n_nets, notes=(
         "Exact counts of affine pieces per network; SE from the spread over networks. Controls: 1 + n "
         "(every neuron contributes a kink, true on the whole line) and, for the Gaussian case, the "
-        "uniform-init value 1 + n/4."))
+        "uniform-init value 1 + n/4. Resolution ~5% at the default 1000 nets (target 1% not reached; "
+        "--full: 3000 nets)."))
 
 
-@claim("regions.init.few-regions", source="Hanin & Rolnick 2019 (arXiv 1901.09021, 1906.00904)",
-       statement="default (PyTorch) and He initialisations give on average at most #neurons + 1 regions on "
-                 "[0,1] at every depth - far below the 2^d of the triangle network of the same shape",
-       seed=6008, stochastic=True, formula=lambda: sp.Symbol("N") + 1)
+_HR_CONFIGS = [[4], [4] * 2, [4] * 4, [4] * 8, [16], [8] * 2, [2] * 8]   # 16 neurons: [16], [8]*2, [4]*4, [2]*8
+
+
+@claim("regions.init.few-regions", source="Hanin & Rolnick 2019 (arXiv 1901.09021, Thm 3 at k = 1; 1906.00904)",
+       statement="at initialisation (PyTorch default; He with N(0, 0.1) biases) the expected number of regions on "
+                 "[0,1] is 1 + sum_z int E[|z'(x)| rho_b(-u_z(x))] dx (Hanin-Rolnick), at most 1 + sum_l n_l "
+                 "C_grad,l C_bias,l: linear in the number of neurons, far below the exponential-in-depth maximum",
+       seed=6008, stochastic=True, formula=lambda: 1 + sp.Symbol("C"),
+       predicted="Hanin-Rolnick 1 + expected crossings; its bound", 
+       measured="mean exact regions of random nets vs Kac-Rice Monte Carlo on other nets")
 def _few_regions(ctx):
     gen = ctx.generator()
-    n_nets = 400 if ctx.full else 150
-    depths = [1, 2, 4, 6, 8, 10] if ctx.full else [1, 2, 4, 6, 8]
-    points, curves = [], {}
+    # the default init's deeper layers add few regions (E z'^2 falls 6x per layer): more nets there
+    n_nets, n_kr, n_x = ({"default": 2000, "he": 1000}, 8000, 64) if ctx.full else ({"default": 450, "he": 200}, 1000, 16)
+    points, rows = [], []
     for init in ("default", "he"):
-        for d in depths:
-            m, se, N = _mean_count([1] + [4] * d + [1], init, n_nets, gen, "regions")
-            curves.setdefault(init, []).append((d, m, se))
-            bound = float(tr.hanin_rolnick_bound(4 * d))
-            points.append(Point(f"{init} width 4 depth {d}", prediction=bound, estimate=m, se=se, rule="le",
-                                control=bound, control_estimate=float(2 ** d), n=N))
-    for L in (1, 2, 4, 8):   # fixed budget of 16 neurons
-        m, se, N = _mean_count([1] + [16 // L] * L + [1], "default", n_nets, gen, "regions")
-        curves.setdefault("default, 16 neurons", []).append((L, m, se))
-        points.append(Point(f"default 16 neurons depth {L}", prediction=17.0, estimate=m, se=se, rule="le",
-                            control=17.0, control_estimate=float(2 ** L), n=N))
+        for hidden in _HR_CONFIGS:
+            widths = [1, *hidden, 1]
+            c = _counts(widths, init, n_nets[init], gen)
+            P = nr.init_mlp(widths, batch=n_kr, init=init, generator=gen)
+            kr = nr.crossing_density(P, init, torch.rand(n_kr, n_x, generator=gen, dtype=nr.DTYPE)).mean(1).numpy()
+            pred = float(_f("regions.init.hanin-rolnick", crossings=float(kr.mean())))
+            se = math.sqrt(c.var(ddof=1) / c.size + kr.var(ddof=1) / kr.size)
+            shape = f"{init} widths {_widths(hidden)}"
+            exp_max = float(_f("regions.max-regions-1d", widths=_widths(hidden)))
+            points.append(Point(f"{shape}: mean regions = 1 + expected crossings", prediction=pred,
+                                estimate=float(c.mean()), se=se, control=exp_max, n=c.size, target=0.01))
+            rows.append((init, hidden, c.mean(), c.std(ddof=1) / math.sqrt(c.size), pred))
+            if len(hidden) >= 2 and len(set(hidden)) == 1 and hidden[0] == 4:
+                bound = _f("regions.init.hanin-rolnick-bound", widths=_widths(hidden), init=init, bias_var="1/10")
+                first = (_f("regions.init.one-layer-uniform", n=4) if init == "default" else
+                         _f("regions.init.one-layer-gaussian", n=4, weight_var=2, bias_var="1/10"))["mean"]
+                points.append(Point(f"{shape}: mean regions <= Hanin-Rolnick bound", prediction=float(sp.N(bound, 30)),
+                                    estimate=float(c.mean()), se=c.std(ddof=1) / math.sqrt(c.size), rule="le",
+                                    control=float(sp.N(first, 30)), n=c.size))
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    dd = np.arange(1, max(depths) + 1)
+    dd = np.arange(1, 9)
+    ax.semilogy(dd, 5.0 ** dd, "k:", label="width 4: max prod(n_l+1) = 5^d")
     ax.semilogy(dd, 2.0 ** dd, "k-", label="triangle net: 2^d (exact)")
-    ax.semilogy(dd, 4 * dd + 1, "k:", label="#neurons + 1")
-    for name, rows in curves.items():
-        r = np.asarray(rows)
-        ax.errorbar(r[:, 0], r[:, 1], yerr=r[:, 2], marker="o", capsize=3, label=f"{name} (mean ± SE)")
-    ax.set_xlabel("depth d (hidden layers)")
+    for init in ("default", "he"):
+        r = [(len(h), m, s, p) for i, h, m, s, p in rows if i == init and set(h) == {4}]
+        r = np.asarray(r)
+        ax.errorbar(r[:, 0], r[:, 1], yerr=r[:, 2], marker="o", capsize=3, ls="none", label=f"{init}: mean ± SE")
+        ax.plot(r[:, 0], r[:, 3], "--", label=f"{init}: Hanin-Rolnick 1 + crossings")
+    ax.set_xlabel("depth d (hidden layers of width 4)")
     ax.set_ylabel("activation regions on [0,1]")
-    ax.set_title("Regions vs depth: triangle construction vs random initialisation")
-    ax.legend(fontsize=8)
-    return Measurement(points=points, n=n_nets * len(points), figures={"regions_vs_depth": fig}, notes=(
-        "He: weights N(0, 2/fan_in), biases N(0, 0.1). Rule: mean <= #neurons + 1 (Hanin-Rolnick "
-        "linear-in-neurons scaling, with the one-layer whole-line constant). Control: the same bound "
-        "applied to the exact count 2^d of the triangle network of that depth (rejected once 2^d "
-        "exceeds it). Means: " + "; ".join(f"{k}: " + ", ".join(f"d={int(a)} {b:.2f}±{c:.2f}" for a, b, c in v)
-                                          for k, v in curves.items())))
+    ax.set_title("Regions at initialisation vs depth")
+    ax.legend(fontsize=7)
+    return Measurement(points=points, n=sum(n_nets.values()) * len(_HR_CONFIGS), figures={"regions_vs_depth": fig},
+                       notes=(
+        f"Counts: exact regions of {n_nets['default']} (default) and {n_nets['he']} (He) nets per shape. Prediction: Hanin-Rolnick's formula with the expected "
+        f"crossings sum_z int_0^1 E[|z'(x)| rho_b(-u_z(x))] dx estimated on {n_kr} other nets at {n_x} uniform x each "
+        "(unbiased; its SE is added). He: weights N(0, 2/fan_in), biases N(0, 0.1); default: PyTorch "
+        "U(-1/sqrt(fan_in), 1/sqrt(fan_in)). Control of the equality: the maximum prod(n_l + 1) (Serra et "
+        "al.), exponential in depth. Bound points: 1 + sum_l n_l C_grad,l C_bias,l with C_grad = sqrt(E z'^2) "
+        "(He: sqrt 2 at every layer; default: sqrt(1/3) 6^(-(l-1)/2)) and C_bias the bias density's maximum; "
+        "control: only the first layer's neurons kink (its exact one-layer value). Resolution 10-25% at the "
+        "default budget (target 1% needs ~10^5 nets per shape; --full: 2000 and 1000 nets, about 2x sharper). Means (count | "
+        "Hanin-Rolnick): " + "; ".join(f"{i} {_widths(h)}: {m:.2f}±{s:.2f} | {p:.2f}" for i, h, m, s, p in rows)))
 
 
 @claim("regions.init.zero-bias", source="derived: a bias-free ReLU net is positively homogeneous",
        statement="He initialisation with zero biases gives exactly one activation region on [0,1] at any depth",
-       seed=6009, stochastic=False, formula=lambda: sp.Eq(sp.Symbol("R"), 1))
+       seed=6009, stochastic=False, formula=lambda: sp.Eq(sp.Symbol("R"), 1),
+       predicted="1 region (positive homogeneity)", measured="max exact regions over 30 He zero-bias nets per depth")
 def _zero_bias(ctx):
     gen = ctx.generator()
     n_nets = 100 if ctx.full else 30
@@ -348,19 +444,33 @@ def _zero_bias(ctx):
 
 
 # --------------------------------------------------------------------------- approximation
-_MIN_FACTOR = {3: 10, 11: 5}     # asserted dense/triangle ratio of the minimum MSE over seeds (see notes)
+_MIN_FACTOR = {3: 3, 11: 3}     # asserted dense/triangle ratio of the minimum MSE over seeds (see notes)
+_MEAN_FACTOR = 10
+# Table 1 of the paper: (Kaiming, Pretraining + Thm 3.1), min and mean MSE over 30 runs
+_PAPER = {3: {"min": (2.11e-5, 7.86e-8), "mean": (7.20e-2, 5.27e-7)},
+          11: {"min": (2.19e-5, 8.86e-7), "mean": (2.82e-2, 7.87e-6)}}
+
+
+def _log_ratio_se(tri, dense, stat, rng, n_boot=2000):
+    """Bootstrap SE over seeds of log10(stat(dense) / stat(triangle)), seeds resampled independently."""
+    it = rng.integers(0, tri.size, (n_boot, tri.size))
+    idn = rng.integers(0, dense.size, (n_boot, dense.size))
+    f = np.min if stat == "min" else np.mean
+    return float(np.std(np.log10(f(dense[idn], axis=1) / f(tri[it], axis=1)), ddof=1))
 
 
 @claim("regions.approximation.triangle-vs-dense", source=f"{_SRC}, Tables 1-2 (x^3, x^11, 500 points)",
        statement="fitting x^3 and x^11 on [0,1], the triangle network (pretrained in (a, s) under the law, then "
-                 "trained as a plain net) reaches a mean MSE over seeds >= 10x below a default-initialised dense "
-                 "network of the same shape trained the same way, and a minimum >= 10x below for x^3 (>= 5x for "
-                 "x^11: the paper's 10x holds there in about 4 of 5 ten-seed experiments)",
-       seed=6010, stochastic=False)
+                 "trained as a plain net) reaches a mean MSE over seeds >= 10x and a minimum >= 3x below a "
+                 "default-initialised dense network of the same shape trained the same way (the paper's Table 1 "
+                 "ratios, about 10^2.4 / 10^1.4 on the minimum and 10^5.1 / 10^3.6 on the mean, shown beside)",
+       seed=6010, stochastic=False, predicted="MSE ratios dense/triangle >= 10x mean, >= 3x min",
+       measured="MSE of 10 + 10 trained nets per target (log10 ratio, bootstrap SE)")
 def _approximation(ctx):
     d = 5
     B, pre, raw, n_starts = (40, 400, 6000, 40) if ctx.full else (10, 400, 6000, 5)
     gen = ctx.generator()
+    rng = ctx.rng
     points, notes, fits, runs = [], [], {}, {}
     x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
     with one_thread():
@@ -379,15 +489,20 @@ def _approximation(ctx):
             fk, _ = nr.free_knot_fit(xs, ys, 2 ** d, starts=[(np.arange(1, 2 ** d) / 2 ** d) ** (5 / (2 * p + 1))],
                                      uniform=False, maxiter=400 if ctx.full else 100)
             fk = min(fk, float(tri.min()))
-            fam, _ = nr.triangle_family_fit(xs, ys, d, starts=list(ctx.rng.uniform(0.05, 0.95, (n_starts, d))))
-            for stat, factor in (("mean", 10), ("min", _MIN_FACTOR[p])):
+            fam, _ = nr.triangle_family_fit(xs, ys, d, starts=list(rng.uniform(0.05, 0.95, (n_starts, d))))
+            ratios = []
+            for stat, factor in (("mean", _MEAN_FACTOR), ("min", _MIN_FACTOR[p])):
                 t, dn = getattr(tri, stat)(), getattr(dense, stat)()
                 points.append(Point(f"x^{p} {stat} MSE: triangle <= dense/{factor}", prediction=float(dn) / factor,
                                     estimate=float(t), tol=0.0, rule="le", control=fk, n=B))
+                paper = math.log10(_PAPER[p][stat][0] / _PAPER[p][stat][1])
+                se = _log_ratio_se(tri, dense, stat, rng)
+                measured = math.log10(dn / t)
+                ratios.append(f"{stat} measured 10^({measured:.2f} ± {se:.2f}) vs paper 10^{paper:.2f}")
             pieces = [rc.affine_pieces for rc in counts]
             notes.append(f"x^{p}: triangle min {tri.min():.3g} mean {tri.mean():.3g}; dense min {dense.min():.3g} "
-                         f"mean {dense.mean():.3g} (ratios dense/triangle: min {dense.min() / tri.min():.3g}, mean "
-                         f"{dense.mean() / tri.mean():.3g}); mean affine pieces on [0,1] after training: triangle "
+                         f"mean {dense.mean():.3g}; ratios dense/triangle (bootstrap SE of log10): "
+                         + ", ".join(ratios) + f"; mean affine pieces on [0,1] after training: triangle "
                          f"{np.mean(pieces[:B]):.1f} of {2 ** d}, dense {np.mean(pieces[B:]):.1f}; after (a, s) "
                          f"pretraining min {pre_mse.min():.3g}, best fit by span(1, x, W_0..W_{d - 1}) over all "
                          f"peaks {fam:.3g}; best free-knot fit with {2 ** d} pieces {fk:.3g}")
@@ -401,22 +516,22 @@ def _approximation(ctx):
         f"{B} seeds per network and target, d = {d}, 500 points. Triangle: {pre} Adam steps (lr 1e-2) on the "
         f"peaks, s_0 and the output affine map with the scales tied by the law; dense: PyTorch default init, "
         f"{pre} Adam steps (lr 1e-2) on its weights; then both {raw} Adam steps on the raw matrices (lr 3e-3, "
-        "cosine decay to 0). (a, s) pretraining cannot beat the fit by span(1, x, W_0..W_{d-1}): every neuron "
-        "of the construction lies in that span on [0,1], so free scales, per-layer read-outs or a learned "
-        "output map give nothing more; the gain comes from the raw-weight phase, which removes regions as "
-        "well as moving them. Why 5x for the x^11 minimum: the tent cascade splits every piece's knots evenly "
-        "between its children, so it cannot concentrate knots near 1 as x^11 needs (span ceiling ~2e-4); after "
-        "raw training the best triangle seed lands near 5e-7 (the paper: 8.9e-7), while the best of 10 dense "
-        "seeds is a lower-tail event between ~5e-6 and ~4e-5. Pooling 120 + 120 runs of this protocol (three "
-        "seed groups of 40), the best of 10 triangle seeds beats the best of 10 dense seeds for x^11 by >= 10x "
-        "with probability 0.82 +- 0.09, by >= 5x with 0.99 +- 0.01, by >= 3x with 1.00; for x^3 by >= 10x "
-        "with 0.96 +- 0.04 (30x: 0.83 +- 0.09). Asserted: the paper's 10x where it holds in >= 95% of ten-seed "
-        "experiments, else the largest of 5x, 3x that does; --full recomputes these odds from its own runs. "
-        "Training is chaotic: the same seed twice in one process differs in the last bits of float64 sums "
-        "(torch's vectorised CPU kernels are not bitwise reproducible), and that grows into O(10%) differences "
-        "of single runs, so the asserted factors are ones the whole distribution supports, not one seed. "
-        "Control: the best continuous 2^d-piece fit found by free-knot least squares (a capacity lower bound; "
-        "'training reaches it' is rejected). "
+        "cosine decay to 0). The paper (Table 1, 30 runs each) reports dense/triangle ratios of 10^2.43 (x^3) "
+        "and 10^1.39 (x^11) on the minimum MSE and 10^5.14 and 10^3.55 on the mean ('about three and five "
+        "orders of magnitude'). Asserted: the factors that the whole distribution of ten-seed experiments "
+        "supports (pooling 120 + 120 runs of this protocol, the best of 10 triangle seeds beats the best of 10 dense "
+        "seeds by >= 3x in every resampled experiment, by >= 10x for x^3 with probability 0.96 and for x^11 with "
+        "0.82, so 10x on the minimum is not asserted; the mean, dominated by collapsed dense runs, by >= 10x). "
+        "The measured log10 ratios are shown beside the paper's below with a bootstrap SE over the seeds, but "
+        "not asserted equal: ten seeds do not pin them down (the bootstrap SE of a minimum over 10 seeds is up "
+        "to 0.6 decades, and for the mean, a heavy-tailed average of a few collapsed runs, it understates the "
+        "spread: over run seeds 0-2 the x^11 mean ratio was 10^3.8-10^4.3 against bootstrap SEs of 0.14-0.45). "
+        "In those runs the measured ratios were within about a decade of the paper's (the triangle nets' "
+        "mean MSE is below the paper's, the dense nets' similar). (a, s) pretraining cannot beat the fit by span(1, x, W_0..W_{d-1}): every neuron "
+        "of the construction lies in that span on [0,1]; the gain comes from the raw-weight phase. Training "
+        "is chaotic (torch's vectorised CPU sums are not bitwise reproducible), so the asserted factors are ones "
+        "the whole distribution supports, not one seed. Control: the best continuous 2^d-piece fit found "
+        "by free-knot least squares (a capacity lower bound; 'training reaches it' is rejected). "
         + "; ".join(notes)))
 
 

@@ -114,25 +114,74 @@ def jacobian(forward: Callable, mats: dict, X: torch.Tensor, alloc: list) -> tor
     return torch.autograd.functional.jacobian(fn, theta0, vectorize=True)
 
 
-def numeric_rank(J: torch.Tensor, rtol: float = 1e-8) -> torch.Tensor:
-    """Rank by singular values above ``rtol * s_max`` (batched over leading axes).
+def rank_and_gap(J: torch.Tensor, min_gap: float = 1e4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Numerical rank and singular-value gap ``s_r / s_{r+1}`` of (a batch of) matrices.
 
-    With autograd Jacobians deficient directions sit at ~1e-15 relative and full-rank
-    ones far above 1e-8, so the threshold separates them cleanly.
+    Columns are scaled to unit norm first (the rank is unchanged; entries of very
+    different sizes, such as the powers ``W^k`` of a recurrent matrix, no longer hide
+    small directions), then singular values are taken relative to the largest.
+    Values ``<= 10 eps max(rows, cols)`` are numerical zeros; the rank counts the
+    others.  The decision is accepted only when the smallest non-zero value is at
+    least ``min_gap`` times the largest zero: a spectrum that decays through the
+    noise level raises ``ValueError`` instead of returning a wrong rank.  Full
+    column (or row) rank has gap ``inf``.
     """
-    return torch.linalg.matrix_rank(J, rtol=rtol)
+    if J.ndim < 2:
+        raise ValueError(f"J must be a matrix or a batch of matrices, got shape {tuple(J.shape)}")
+    if not min_gap > 1:
+        raise ValueError(f"min_gap must be > 1, got {min_gap!r}")
+    norms = torch.linalg.norm(J, dim=-2, keepdim=True)
+    s = torch.linalg.svdvals(J / torch.where(norms > 0, norms, torch.ones_like(norms)))
+    s = s / s[..., :1].clamp_min(torch.finfo(J.dtype).tiny)
+    noise = 10 * torch.finfo(J.dtype).eps * max(J.shape[-2:])
+    rank = (s > noise).sum(-1)
+    padded = torch.cat([s, torch.zeros_like(s[..., :1])], dim=-1)
+    above = padded.gather(-1, (rank - 1).clamp_min(0)[..., None])[..., 0]
+    below = padded.gather(-1, rank[..., None])[..., 0]
+    gap = torch.where(below > 0, above / below.clamp_min(torch.finfo(J.dtype).tiny),
+                      torch.full_like(above, math.inf))
+    bad = (gap < min_gap) & (rank > 0)
+    if bad.any():
+        worst = float(gap[bad].min())
+        raise ValueError(f"numerical rank undecidable in float64: singular-value gap s_r/s_(r+1) = "
+                         f"{worst:.3g} < min_gap = {min_gap:g} (rank {int(rank[bad].flatten()[0])} "
+                         "or lower); use exact arithmetic or a better-conditioned setting")
+    return rank, gap
 
 
-def generic_rank(forward, shapes, X, alloc, generator, rtol=1e-8) -> int:
-    """Rank of the Jacobian at a random point (a.s. the generic rank)."""
-    mats = sample_weights(shapes, generator)
-    return int(numeric_rank(jacobian(forward, mats, X, alloc), rtol))
+def numeric_rank(J: torch.Tensor, min_gap: float = 1e4) -> torch.Tensor:
+    """Numerical rank of (a batch of) matrices, refused when the gap is too small
+    (see :func:`rank_and_gap`)."""
+    return rank_and_gap(J, min_gap)[0]
 
 
-def subset_ranks(J_full: torch.Tensor, column_sets, rtol=1e-8) -> np.ndarray:
+def generic_rank_and_gap(forward, shapes, X, alloc, generator, points: int = 3,
+                         min_gap: float = 1e4) -> tuple[int, float]:
+    """Generic rank of the output Jacobian and its singular-value gap.
+
+    The rank at a point is at most the generic rank and equals it almost surely; the
+    maximum over ``points`` random points guards against an unlucky one.  Every
+    point's rank must be decidable (:func:`rank_and_gap`).  Returns (rank, the gap
+    ``s_r/s_{r+1}`` at a point of maximal rank).
+    """
+    points = _pos_int("points", points)
+    found = []
+    for _ in range(points):
+        mats = sample_weights(shapes, generator)
+        rank, gap = rank_and_gap(jacobian(forward, mats, X, alloc), min_gap)
+        found.append((int(rank), float(gap)))
+    return max(found)
+
+
+def generic_rank(forward, shapes, X, alloc, generator, points: int = 3, min_gap: float = 1e4) -> int:
+    """Generic rank of the output Jacobian (see :func:`generic_rank_and_gap`)."""
+    return generic_rank_and_gap(forward, shapes, X, alloc, generator, points, min_gap)[0]
+
+
+def subset_ranks(J_full: torch.Tensor, column_sets, min_gap: float = 1e4) -> np.ndarray:
     """Ranks of many column subsets of one full Jacobian (all of the same size)."""
     idx = torch.as_tensor(np.asarray(column_sets), dtype=torch.long)
-    return numeric_rank(J_full[:, idx].permute(1, 0, 2), rtol).numpy()
+    return numeric_rank(J_full[:, idx].permute(1, 0, 2), min_gap).numpy()
 
 
 # --------------------------------------------------------------------------- solving the match
@@ -165,6 +214,42 @@ def solve_lm(forward, fixed: dict, X, alloc: list, target, starts: int,
     fx, Xr, tr = _repeat(fixed, X, target, starts)
     theta = torch.randn(B * starts, len(alloc), generator=generator, dtype=DTYPE)
     _, cost = _lm(_residual_fn(forward, fx, alloc, Xr, tr), theta, iters)
+    return _best_relative(cost, tr, B, starts)
+
+
+def allocation_masks(shapes: dict, allocs: list) -> dict:
+    """Boolean masks ``(B, rows, cols)`` per matrix, True at each instance's learnable entries."""
+    masks = {n: torch.zeros(len(allocs), r, c, dtype=torch.bool) for n, (r, c) in shapes.items()}
+    for b, alloc in enumerate(allocs):
+        for n, i, j in alloc:
+            masks[n][b, i, j] = True
+    return masks
+
+
+def solve_lm_masked(forward, fixed: dict, X, masks: dict, target, starts: int,
+                    generator: torch.Generator, iters: int = 60) -> torch.Tensor:
+    """Multi-start Levenberg-Marquardt where every instance has its own allocation.
+
+    ``masks[name]`` is True at the learnable entries of instance b (leading axis B).
+    All entries are carried as unknowns; the fixed ones have zero Jacobian columns,
+    so Marquardt's damped step leaves them at their values.  Returns the best
+    relative residual per instance (a lower bound on matchability).
+    """
+    B = target.shape[0]
+    fx, Xr, tr = _repeat(fixed, X, target, starts)
+    mk = {n: m.repeat_interleave(starts, dim=0).to(DTYPE) for n, m in masks.items()}
+    names = list(fixed)
+    sizes = [fixed[n][0].numel() for n in names]
+    shapes = [fixed[n].shape[-2:] for n in names]
+
+    def resid(theta):
+        parts = torch.split(theta, sizes, dim=-1)
+        mats = {n: fx[n] * (1 - mk[n]) + p.reshape(-1, *sh) * mk[n]
+                for n, p, sh in zip(names, parts, shapes)}
+        return (forward(mats, Xr) - tr).reshape(tr.shape[0], -1)
+
+    theta = torch.randn(B * starts, sum(sizes), generator=generator, dtype=DTYPE)
+    _, cost = _lm(resid, theta, iters)
     return _best_relative(cost, tr, B, starts)
 
 
@@ -281,14 +366,19 @@ def relu_rows_for_preactivations(fixed: dict, X: torch.Tensor, alloc: list,
 
 
 # --------------------------------------------------------------------------- Monte Carlo
-def binomial_estimate(indicators) -> tuple[float, float, int]:
-    """(frequency, binomial standard error sqrt(p(1-p)/n), n)."""
+def frequency(indicators) -> tuple[float, int]:
+    """(observed frequency, number of trials) of 0/1 outcomes.
+
+    No standard error here: judge a frequency with the SE under each hypothesis,
+    ``dltv.numerics.estimators.proportion_se(p, n)`` (never the plug-in SE, which is
+    0 at an observed rate of 0 or 1).
+    """
     x = np.asarray(indicators, dtype=float).ravel()
-    n = x.size
-    if n == 0:
+    if x.size == 0:
         raise ValueError("indicators must be non-empty")
-    p = float(x.mean())
-    return p, math.sqrt(p * (1 - p) / n), n
+    if not np.isin(x, (0.0, 1.0)).all():
+        raise ValueError("indicators must be 0/1 outcomes")
+    return float(x.mean()), int(x.size)
 
 
 # --------------------------------------------------------------------------- allocation samplers

@@ -2,11 +2,13 @@
 
 * Deep linear networks trained with weight decay on a whitened regression,
   min_θ ‖W_L⋯W_1 − Y‖_F² + λ Σ_ℓ ‖W_ℓ‖_F², to a stationary point (L-BFGS, stopped on
-  the gradient norm).
+  the gradient norm); the minimum of Σ‖W_ℓ‖_F² over exact factorisations W_L⋯W_1 = A;
+  the target size at which a trained width-1 net first beats θ = 0 (continuation + Brent).
 * Deep ReLU networks f(x) = W_L σ(⋯σ(W_1 x + b_1)⋯) + b_L trained with
   (1/N) Σ_i ‖f(x_i) − y_i‖² + λ ‖θ‖² on targets y = h(P x) of known inner dimension k.
 * Measurements: per-layer singular values, input Jacobians Jf(x) and Jα_ℓ(x)
   (products of masked weights), numerical and effective ranks of hidden representations.
+  Every function refuses non-finite input with a ValueError naming the parameter.
 
 Optimisation runs on flattened parameters with ``scipy.optimize.minimize`` (L-BFGS-B,
 gradients from torch autograd), stopping on the gradient norm (``gtol``) or an iteration
@@ -43,6 +45,32 @@ def _check_nonneg(name: str, value) -> float:
     if not np.isfinite(v) or v < 0:
         raise ValueError(f"{name} must be a real number >= 0, got {value!r}")
     return v
+
+
+def _check_positive(name: str, value) -> float:
+    v = _check_nonneg(name, value)
+    if v == 0:
+        raise ValueError(f"{name} must be a real number > 0, got {value!r}")
+    return v
+
+
+def _finite(name: str, value, ndim: int | None = None) -> np.ndarray:
+    """``value`` (array, tensor or nested list) as a float64 array with finite entries and ``ndim`` dimensions."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must contain only finite numbers")
+    return arr
+
+
+def _finite_list(name: str, mats, ndim: int) -> list[np.ndarray]:
+    return [_finite(name, m, ndim) for m in mats]
 
 
 def _check_widths(widths) -> list[int]:
@@ -117,42 +145,152 @@ def _lbfgs(objective, theta0, gtol, maxiter):
 # --------------------------------------------------------------------------- deep linear
 def random_orthogonal(n: int, generator: torch.Generator) -> np.ndarray:
     """A Haar-random n×n orthogonal matrix (QR of a Gaussian matrix with sign fix)."""
+    n = _check_int("n", n, 1)
     g = torch.randn(n, n, generator=generator, dtype=DTYPE).numpy()
     q, r = np.linalg.qr(g)
     return q * np.sign(np.diag(r))
 
 
-def train_deep_linear(Y: np.ndarray, depth: int, lam: float, *, generator: torch.Generator,
-                      init_scale: float = 1.0, gtol: float = 1e-11, maxiter: int = 20000) -> Trained:
-    """Minimise ‖W_L⋯W_1 − Y‖_F² + λ Σ‖W_ℓ‖_F² (square d×d layers) from a scaled orthogonal init.
+def _init_scales(init_scale, depth: int) -> np.ndarray:
+    scales = np.broadcast_to(_finite("init_scale", init_scale), (depth,)) if np.ndim(init_scale) == 0 \
+        else _finite("init_scale", init_scale, 1)
+    if scales.shape != (depth,) or (scales <= 0).any():
+        raise ValueError(f"init_scale must be one number > 0 or {depth} of them, got {init_scale!r}")
+    return scales
 
-    This is least squares with whitened inputs (XXᵀ = I), so the end-to-end map A = W_L⋯W_1
-    is the regression matrix.  Stops when the gradient norm is below ``gtol``.
-    """
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.ndim != 2 or Y.shape[0] != Y.shape[1]:
-        raise ValueError(f"Y must be a square matrix, got shape {Y.shape}")
-    depth = _check_int("depth", depth, 1)
-    lam = _check_nonneg("lam", lam)
-    d = Y.shape[0]
-    shapes = [(d, d)] * depth
-    theta0 = np.concatenate([(init_scale * random_orthogonal(d, generator)).ravel() for _ in range(depth)])
-    Yt = torch.tensor(Y, dtype=DTYPE)
 
+def _product_objective(shapes, target: torch.Tensor, lam: float):
+    """θ ↦ ‖W_L⋯W_1 − Y‖_F² + λ‖θ‖² on flat parameters."""
     def objective(theta):
         ws = _unflatten(theta, shapes)
         A = ws[0]
         for w in ws[1:]:
             A = w @ A
-        return ((A - Yt) ** 2).sum() + lam * (theta ** 2).sum()
+        return ((A - target) ** 2).sum() + lam * (theta ** 2).sum()
+    return objective
 
+
+def train_deep_linear(Y: np.ndarray, depth: int, lam: float, *, generator: torch.Generator | None = None,
+                      init_scale=1.0, init=None, gtol: float = 1e-11, maxiter: int = 20000) -> Trained:
+    """Minimise ‖W_L⋯W_1 − Y‖_F² + λ Σ‖W_ℓ‖_F² (square d×d layers) with L-BFGS.
+
+    This is least squares with whitened inputs (XXᵀ = I), so the end-to-end map A = W_L⋯W_1
+    is the regression matrix.  Starts from ``init`` (L matrices d×d) or from Haar-orthogonal
+    layers scaled by ``init_scale`` (one number, or one per layer: an unbalanced start).
+    ``history["init_imbalance"]`` is the starting max_ℓ ‖W_{ℓ+1}ᵀW_{ℓ+1} − W_ℓW_ℓᵀ‖_max.
+    Stops when the gradient norm is below ``gtol``.
+    """
+    Y = _finite("Y", Y, 2)
+    if Y.shape[0] != Y.shape[1]:
+        raise ValueError(f"Y must be a square matrix, got shape {Y.shape}")
+    depth = _check_int("depth", depth, 1)
+    lam = _check_nonneg("lam", lam)
+    d = Y.shape[0]
+    if init is None:
+        if generator is None:
+            raise ValueError("generator is required unless init is given")
+        init = [c * random_orthogonal(d, generator) for c in _init_scales(init_scale, depth)]
+    init = _finite_list("init", init, 2)
+    if len(init) != depth or any(w.shape != (d, d) for w in init):
+        raise ValueError(f"init must list depth = {depth} matrices of shape {(d, d)}")
+    shapes = [(d, d)] * depth
+    theta0 = np.concatenate([w.ravel() for w in init])
+    objective = _product_objective(shapes, torch.tensor(Y, dtype=DTYPE), lam)
     x, val, gnorm, nit, ok = _minimise(objective, theta0, gtol, maxiter)
     ws = [w.detach().numpy().copy() for w in _unflatten(torch.tensor(x, dtype=DTYPE), shapes)]
+    return Trained(ws, [], val, gnorm, nit, ok, history={"init_imbalance": balancedness_error(init)})
+
+
+def min_norm_factorisation(A: np.ndarray, depth: int, *, generator: torch.Generator,
+                           gtol: float = 1e-10, maxiter: int = 5000) -> Trained:
+    """min Σ_ℓ ‖W_ℓ‖_F² over W_L⋯W_1 = A (square invertible A, d×d layers), by L-BFGS.
+
+    The free parameters are W_1, …, W_{L−1}; W_L = A (W_{L−1}⋯W_1)^{−1} closes the product,
+    so every point of the search space factorises A exactly.  Starts from Haar-orthogonal
+    layers with random log-uniform(−½, ½) column scales (an unbalanced factorisation).
+    ``loss`` is the minimised ‖θ‖²: a numerical value of the representation cost R(A; L).
+    """
+    A = _finite("A", A, 2)
+    depth = _check_int("depth", depth, 1)
+    d = A.shape[0]
+    if A.shape[1] != d or np.linalg.matrix_rank(A) < d:
+        raise ValueError(f"A must be a square invertible matrix, got shape {A.shape} "
+                         f"of rank {np.linalg.matrix_rank(A)}")
+    At = torch.tensor(A, dtype=DTYPE)
+    shapes = [(d, d)] * (depth - 1)
+
+    def layers(theta):
+        ws = _unflatten(theta, shapes)
+        P = torch.eye(d, dtype=DTYPE)
+        for w in ws:
+            P = w @ P
+        return ws + [torch.linalg.solve(P.T, At.T).T]      # W_L = A P^{-1}
+
+    def objective(theta):
+        return sum((w ** 2).sum() for w in layers(theta))
+
+    if depth == 1:
+        return Trained([A.copy()], [], float((A ** 2).sum()), 0.0, 0, True)
+    scales = torch.exp(torch.rand(depth - 1, d, generator=generator, dtype=DTYPE) - 0.5).numpy()
+    theta0 = np.concatenate([(random_orthogonal(d, generator) * c).ravel() for c in scales])
+    x, val, gnorm, nit, ok = _minimise(objective, theta0, gtol, maxiter)
+    ws = [w.detach().numpy().copy() for w in layers(torch.tensor(x, dtype=DTYPE))]
     return Trained(ws, [], val, gnorm, nit, ok)
+
+
+def _chain_branch(y: float, depth: int, lam: float, start: float) -> tuple[float, float]:
+    """Train the width-1 deep linear net from the balanced start w_ℓ = start^{1/L}; (objective, s = Πw_ℓ)."""
+    net = train_deep_linear(np.array([[y]]), depth, lam, init=[np.array([[start ** (1.0 / depth)]])] * depth,
+                            gtol=1e-14, maxiter=200)
+    return net.loss, float(end_to_end(net.weights)[0, 0])
+
+
+def measured_threshold(depth: int, lam: float, *, y_hi: float, ratio: float = 1.05,
+                       xtol: float = 1e-13) -> dict:
+    """The target size y_c above which a trained width-1 deep linear net beats θ = 0, and s there.
+
+    The net ‖w_L⋯w_1 − y‖² + λΣw_ℓ² is trained along its branch of non-zero minima by
+    continuation: y is lowered from ``y_hi`` in steps of ``ratio``, each run starting from the
+    balanced net of the previous y; θ = 0 costs y².  Once Δ(y) = (trained objective) − y²
+    turns positive with s = Πw_ℓ > 0 (the branch exists but loses), the root of Δ in the last
+    step is found by Brent's method (each evaluation a training from the step's upper end).
+    Returns {"y_c", "jump" (s at y_c), "trainings"}.  A step must not jump over the interval
+    where the branch exists but loses (y_min/y_c ≥ 0.68 for 3 ≤ L ≤ 6: ratio 1.05 is safe).
+    """
+    depth = _check_int("depth", depth, 2)
+    lam = _check_positive("lam", lam)
+    y_hi = _check_positive("y_hi", y_hi)
+    ratio = _check_positive("ratio", ratio)
+    if ratio <= 1:
+        raise ValueError(f"ratio must be > 1, got {ratio!r}")
+    count = 0
+
+    def delta(y, start):
+        nonlocal count
+        count += 1
+        loss, s = _chain_branch(y, depth, lam, start)
+        return loss - y ** 2, s
+
+    d_hi, s_hi = delta(y_hi, y_hi)
+    if not (d_hi < 0 and s_hi > 0):
+        raise ValueError(f"y_hi = {y_hi} is not above the threshold (the non-zero branch does not win there)")
+    lo, s_lo = y_hi, s_hi
+    while True:
+        hi, s_hi, lo = lo, s_lo, lo / ratio
+        d_lo, s_lo = delta(lo, s_hi)
+        if s_lo <= 1e-6 * lo:
+            raise RuntimeError(f"the non-zero branch vanished at y = {lo:.6g} before losing: ratio is too large")
+        if d_lo > 0:
+            break
+    y_c = scipy.optimize.brentq(lambda y: delta(y, s_hi)[0], lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps)
+    return {"y_c": y_c, "jump": delta(y_c, s_hi)[1], "trainings": count}
 
 
 def end_to_end(weights: list[np.ndarray]) -> np.ndarray:
     """W_L ⋯ W_1."""
+    weights = _finite_list("weights", weights, 2)
+    if not weights:
+        raise ValueError("weights must list at least one matrix")
     A = weights[0]
     for w in weights[1:]:
         A = w @ A
@@ -161,6 +299,7 @@ def end_to_end(weights: list[np.ndarray]) -> np.ndarray:
 
 def balancedness_error(weights: list[np.ndarray]) -> float:
     """max_ℓ ‖W_{ℓ+1}ᵀW_{ℓ+1} − W_ℓW_ℓᵀ‖_max (0 for balanced parameters)."""
+    weights = _finite_list("weights", weights, 2)
     errs = [np.abs(b.T @ b - a @ a.T).max() for a, b in zip(weights[:-1], weights[1:])]
     return float(max(errs, default=0.0))
 
@@ -168,6 +307,13 @@ def balancedness_error(weights: list[np.ndarray]) -> float:
 # --------------------------------------------------------------------------- ReLU networks
 def relu_forward(weights, biases, X: torch.Tensor, *, keep: bool = False):
     """f(X) for rows X; with ``keep`` also the post-activations α_0 = X, α_1, …, α_{L-1}."""
+    for name, ts in (("weights", weights), ("biases", biases), ("X", [X])):
+        if any(not bool(torch.isfinite(torch.as_tensor(t)).all()) for t in ts):
+            raise ValueError(f"{name} must contain only finite numbers")
+    return _forward(weights, biases, X, keep=keep)
+
+
+def _forward(weights, biases, X: torch.Tensor, *, keep: bool = False):
     acts = [X]
     h = X
     for l, w in enumerate(weights):
@@ -205,6 +351,7 @@ def low_rank_task(n: int, d: int, k: int, m: int, *, generator: torch.Generator,
 def he_init(widths, *, generator: torch.Generator, biases: bool = True, scale: float = 1.0):
     """Weights N(0, 2·scale²/n_in) (output layer N(0, scale²/n_in)), zero biases."""
     widths = _check_widths(widths)
+    scale = _check_positive("scale", scale)
     ws, bs = [], []
     L = len(widths) - 1
     for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
@@ -224,11 +371,12 @@ def train_relu(X: np.ndarray, Y: np.ndarray, widths, lam: float, *, generator: t
     """
     widths = _check_widths(widths)
     lam = _check_nonneg("lam", lam)
-    X, Y = np.asarray(X, np.float64), np.asarray(Y, np.float64)
+    X, Y = _finite("X", X, 2), _finite("Y", Y, 2)
     if X.shape[1] != widths[0] or Y.shape[1] != widths[-1] or len(X) != len(Y):
         raise ValueError(f"X {X.shape} and Y {Y.shape} do not match widths {widths}")
     shapes = _shapes(widths, biases)
     ws, bs = init if init is not None else he_init(widths, generator=generator, biases=biases)
+    ws, bs = _finite_list("init", ws, 2), _finite_list("init", bs, 1)
     parts = []
     for l in range(len(ws)):
         parts.append(np.asarray(ws[l]).ravel())
@@ -243,7 +391,7 @@ def train_relu(X: np.ndarray, Y: np.ndarray, widths, lam: float, *, generator: t
 
     def objective(theta):
         w, b = split(theta)
-        return ((relu_forward(w, b, Xt) - Yt) ** 2).sum() / n + lam * (theta ** 2).sum()
+        return ((_forward(w, b, Xt) - Yt) ** 2).sum() / n + lam * (theta ** 2).sum()
 
     x, val, gnorm, nit, ok = _minimise(objective, theta0, gtol, maxiter)
     w, b = split(torch.tensor(x, dtype=DTYPE))
@@ -270,6 +418,7 @@ def train_relu_best_of(X: np.ndarray, Y: np.ndarray, widths, lam: float, *, gene
 
 def mse(net: Trained, X: np.ndarray, Y: np.ndarray) -> float:
     """(1/N) Σ_i ‖f(x_i) − y_i‖²."""
+    X, Y = _finite("X", X, 2), _finite("Y", Y, 2)
     out = relu_forward([torch.tensor(w) for w in net.weights], [torch.tensor(b) for b in net.biases],
                        torch.tensor(X, dtype=DTYPE))
     return float(((out.numpy() - Y) ** 2).sum(1).mean())
@@ -282,7 +431,8 @@ def representation_jacobians(weights, biases, x: np.ndarray) -> list[np.ndarray]
     Jα_ℓ(x) = D_ℓ W_ℓ ⋯ D_1 W_1 with D_ℓ the 0/1 diagonal of active units (f is
     piecewise linear; at a kink this is the one-sided Jacobian with σ'(0) = 0).
     """
-    h = np.asarray(x, np.float64)
+    h = _finite("x", x, 1)
+    weights, biases = _finite_list("weights", weights, 2), _finite_list("biases", biases, 1)
     J = np.eye(len(h))
     out = []
     for l, w in enumerate(weights):
@@ -298,12 +448,13 @@ def representation_jacobians(weights, biases, x: np.ndarray) -> list[np.ndarray]
 
 def singular_values(A: np.ndarray) -> np.ndarray:
     """Singular values, descending."""
-    return np.linalg.svd(np.asarray(A, np.float64), compute_uv=False)
+    return np.linalg.svd(_finite("A", A, 2), compute_uv=False)
 
 
 def numerical_rank(sv: np.ndarray, rtol: float) -> int:
     """Number of singular values above rtol · s_1 (0 for the zero matrix)."""
-    sv = np.asarray(sv, np.float64)
+    sv = _finite("sv", sv, 1)
+    rtol = _check_nonneg("rtol", rtol)
     if sv.size == 0 or sv[0] <= 0:
         return 0
     return int((sv > rtol * sv[0]).sum())
@@ -311,7 +462,7 @@ def numerical_rank(sv: np.ndarray, rtol: float) -> int:
 
 def effective_rank(M: np.ndarray) -> float:
     """Entropy effective rank exp(H(p)), p_i = s_i / Σ s_j, of the column-centred matrix M."""
-    M = np.asarray(M, np.float64)
+    M = _finite("M", M, 2)
     s = singular_values(M - M.mean(0))
     if s.sum() <= 0:
         return 0.0
@@ -322,6 +473,7 @@ def effective_rank(M: np.ndarray) -> float:
 
 def hidden_representations(net: Trained, X: np.ndarray) -> list[np.ndarray]:
     """α_1(X), …, α_{L-1}(X) (rows = samples)."""
+    X = _finite("X", X, 2)
     _, acts = relu_forward([torch.tensor(w) for w in net.weights], [torch.tensor(b) for b in net.biases],
                            torch.tensor(X, dtype=DTYPE), keep=True)
     return [a.numpy() for a in acts[1:]]
@@ -329,8 +481,8 @@ def hidden_representations(net: Trained, X: np.ndarray) -> list[np.ndarray]:
 
 def diagonal_relu_net(a: np.ndarray, depth: int) -> Trained:
     """The bias-free ReLU net W_ℓ = diag(a^{1/L}), a > 0: on the positive orthant it computes diag(a)·x."""
-    a = np.asarray(a, np.float64)
-    if a.ndim != 1 or (a <= 0).any():
+    a = _finite("a", a, 1)
+    if (a <= 0).any():
         raise ValueError(f"a must be a vector of positive numbers, got {a!r}")
     depth = _check_int("depth", depth, 1)
     w = np.diag(a ** (1.0 / depth))
@@ -341,6 +493,7 @@ def random_relu_net(widths, *, generator: torch.Generator, scale: float = 1.0,
                     biases: bool = True) -> Trained:
     """Gaussian weights N(0, scale²·2/n_in) and biases N(0, scale²/4) (or no biases)."""
     ws, _ = he_init(widths, generator=generator, biases=False, scale=scale)
+    scale = float(scale)
     bs = [0.5 * scale * torch.randn(w.shape[0], generator=generator, dtype=DTYPE).numpy()
           for w in ws] if biases else []
     return Trained(ws, bs, float("nan"), float("nan"), 0, True)

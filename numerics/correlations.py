@@ -22,12 +22,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from scipy import special
 from scipy import stats as sps
 
-from dltv.numerics.estimators import (Estimate, as_samples, delta_method, mean_se, moment_ratio,
+from dltv.numerics.estimators import (Estimate, as_samples, covariance, delta_method, mean_se, moment_ratio,
                                  relative_variance, variance)
 from dltv.numerics.networks import (DTYPE, NetworkStats, check_count, features, get_activation, metric_of,
                                sample_networks, sampler_args, stacked_inputs)
+from dltv.numerics.threads import one_thread
 
 # ---------------------------------------------------------------- collapsed sampler
 
@@ -117,10 +119,11 @@ def sample_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: fl
         else check_count(chunk_size, "chunk_size")
     g1 = metric_of(stacked_inputs(x, u), cw, cb, k)
     parts = []
-    for start in range(0, n, chunk):
-        c = min(chunk, n - start)
-        draw = lambda rows, c=c: torch.randn(c, rows, m, dtype=DTYPE, device=dev, generator=generator)
-        parts.append(collapsed_forward(g1, draw, widths, activation, cw, cb, k, layers))
+    with one_thread():  # per-chunk tensors are small: intra-op threads only contend
+        for start in range(0, n, chunk):
+            c = min(chunk, n - start)
+            draw = lambda rows, c=c: torch.randn(c, rows, m, dtype=DTYPE, device=dev, generator=generator)
+            parts.append(collapsed_forward(g1, draw, widths, activation, cw, cb, k, layers))
     return parts[0] if len(parts) == 1 else NetworkStats.concat(parts)
 
 
@@ -164,6 +167,65 @@ def mean_shift(G, K: float, n: float) -> Estimate:
 def vertex(G, n: float) -> Estimate:
     """n Var(G)/E[G]^2 = V/K^2 at leading order (PDLT four-point vertex, correlations.md §1.2)."""
     return relative_variance(G).scaled(n)
+
+
+def vertex_entry(G_p, G_q, n: float) -> Estimate:
+    """n Cov(G_p, G_q) = V_(p)(q) at leading order (e.g. V_ab,ab from G_ab twice, V_aa,bb from G_aa, G_bb)."""
+    return covariance(G_p, G_q).scaled(n)
+
+
+def control_variate_mean(y, controls, control_means) -> Estimate:
+    """E[y] from paired samples of y and of controls x with exactly known means (control variates).
+
+    y - (x - E x) c has mean E y for any fixed c; c = Cov(x)^{-1} Cov(x, y) (least squares on the
+    same samples; its O(1/N) bias is negligible) minimises the variance, by the factor 1 - R^2.
+    """
+    yv = as_samples(y, "y").reshape(-1)
+    x = np.asarray(controls, dtype=float)
+    x = x.reshape(-1, 1) if x.ndim == 1 else x
+    if x.shape[0] != yv.size:
+        raise ValueError(f"controls must have one row per sample of y ({yv.size}), got shape {x.shape}")
+    mu = np.broadcast_to(np.asarray(control_means, dtype=float), (x.shape[1],))
+    dx = x - mu
+    c, *_ = np.linalg.lstsq(dx - dx.mean(0), yv - yv.mean(), rcond=None)
+    return mean_se(yv - dx @ c)
+
+
+def mean_shift_cv(G, K: float, n: float, controls, control_means) -> Estimate:
+    """n (E[G] - K) with control variates of known mean (:func:`control_variate_mean`)."""
+    return control_variate_mean(G, controls, control_means).scaled(n, -n * K)
+
+
+def gaussian_average(fn: Callable[[np.ndarray], np.ndarray], var, nodes: int = 80) -> np.ndarray:
+    """<fn(z)>, z ~ N(0, var), elementwise over an array of variances (Gauss-Hermite, probabilists' nodes)."""
+    t, w = np.polynomial.hermite_e.hermegauss(nodes)
+    v = np.asarray(var, dtype=float)
+    if np.any(v < 0) or not np.all(np.isfinite(v)):
+        raise ValueError("var must be finite and >= 0")
+    return fn(np.sqrt(v)[..., None] * t) @ (w / math.sqrt(2 * math.pi))
+
+
+_SECOND_MOMENT = {  # <sigma(z)^2>, z ~ N(0, v), as a function of arrays of variances v
+    "tanh": lambda v: gaussian_average(lambda z: np.tanh(z) ** 2, v),
+    "erf": lambda v: gaussian_average(lambda z: special.erf(z) ** 2, v),
+    "relu": lambda v: 0.5 * v,
+    "linear": lambda v: v,
+}
+
+
+def martingale_increments(G, activation: str, C_W: float, C_b: float) -> np.ndarray:
+    """M_l = G^(l+1) - C_b - C_W <sigma^2>_{G^(l)} per network, l = 1..L-1, for single-input metrics G (N, L).
+
+    Derived: given the layers below l, the pre-activations of layer l are i.i.d. N(0, G^(l)), so
+    E[G^(l+1) | layers < l] = C_b + C_W <sigma^2>_{G^(l)} exactly and every M_l has mean 0 at any
+    width: control variates of exactly known mean for E[G^(L)].
+    """
+    g = as_samples(G, "G")
+    if g.ndim != 2 or g.shape[1] < 2:
+        raise ValueError(f"G must have shape (N, layers >= 2), got {g.shape}")
+    if activation not in _SECOND_MOMENT:
+        raise ValueError(f"activation must be one of {', '.join(_SECOND_MOMENT)}, got {activation!r}")
+    return g[:, 1:] - C_b - C_W * _SECOND_MOMENT[activation](g[:, :-1])
 
 
 def mean_correlation(G_aa, G_ab, G_bb) -> Estimate:

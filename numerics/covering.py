@@ -123,7 +123,8 @@ def random_group_element(widths, activation: str, generator: torch.Generator):
 
 def canonical_mlp(params, activation: str, fix_signs: bool | None = None) -> list:
     """The orbit representative: for tanh first make every hidden bias >= 0 (sign flip),
-    then order each hidden layer's neurons by decreasing bias.
+    then order each hidden layer's neurons by decreasing bias.  Batched params (leading
+    dimensions) are canonicalised network by network.
 
     Layers are independent: permuting or flipping layer l never changes another layer's
     biases.  Only indexing and sign changes happen, so canonical(g.theta) == canonical(theta)
@@ -133,23 +134,16 @@ def canonical_mlp(params, activation: str, fix_signs: bool | None = None) -> lis
     fix = (_check_activation(activation) == "tanh") if fix_signs is None else fix_signs
     out = [(W.clone(), b.clone()) for W, b in params]
     for l in range(1, len(params)):
+        (Win, bin_), (Wout, bout) = out[l - 1], out[l]
         if fix:
-            s = torch.where(out[l - 1][1] < 0, -1.0, 1.0).to(DTYPE)
-            out = _transform_one(out, l, scale=s)
-        order = torch.argsort(out[l - 1][1], dim=-1, descending=True, stable=True)
-        out = _transform_one(out, l, perm=order)
+            s = torch.where(bin_ < 0, -1.0, 1.0).to(DTYPE)
+            Win, bin_, Wout = Win * s.unsqueeze(-1), bin_ * s, Wout * s.unsqueeze(-2)
+        order = torch.argsort(bin_, dim=-1, descending=True, stable=True)
+        Win = torch.take_along_dim(Win, order.unsqueeze(-1), dim=-2)
+        bin_ = torch.take_along_dim(bin_, order, dim=-1)
+        Wout = torch.take_along_dim(Wout, order.unsqueeze(-2), dim=-1)
+        out[l - 1], out[l] = (Win, bin_), (Wout, bout)
     return out
-
-
-def _transform_one(params, l, perm=None, scale=None):
-    perms = [None] * len(params)
-    scales = None
-    if perm is not None:
-        perms[l - 1] = perm
-    if scale is not None:
-        scales = [None] * len(params)
-        scales[l - 1] = scale
-    return transform_mlp(params, perms, scales)
 
 
 def is_canonical(params, activation: str) -> torch.Tensor:
@@ -183,11 +177,24 @@ def unflatten(vec: torch.Tensor, widths) -> list:
     return out
 
 
-def orbit_size(params, activation: str = "relu") -> int:
-    """Number of distinct parameter vectors g.theta over the whole finite group (brute force)."""
+MAX_ORBIT_ENUMERATION = 100_000
+
+
+def orbit_size(params, activation: str = "relu", max_elements: int = MAX_ORBIT_ENUMERATION) -> int:
+    """Number of distinct parameter vectors g.theta over the whole finite group, by applying
+    every group element (an independent count, no orbit-stabiliser theorem used).
+
+    The group has prod_l d_l! elements (times 2^{d_l} for tanh); larger groups than
+    ``max_elements`` are refused with a ValueError rather than enumerated.
+    """
     ws = widths_of(params)
     hid = ws[1:-1]
     tanh = _check_activation(activation) == "tanh"
+    order = math.prod(math.factorial(d) * (2 ** d if tanh else 1) for d in hid)
+    if order > max_elements:
+        raise ValueError(f"params: hidden widths {hid} give a group of {order} elements for "
+                         f"{activation}, more than max_elements={max_elements}; orbit_size "
+                         "enumerates the group")
     layer_elems = []
     for d in hid:
         perms = [torch.tensor(p) for p in itertools.permutations(range(d))]
@@ -200,6 +207,32 @@ def orbit_size(params, activation: str = "relu") -> int:
         scales = [s for _, s in elem] if tanh else None
         seen.add(flatten(transform_mlp(params, perms, scales)).numpy().tobytes())
     return len(seen)
+
+
+def snap_to_grid(theta: torch.Tensor, B: float, m: int) -> torch.Tensor:
+    """Each coordinate of ``theta`` (in [-B, B]) moved to the centre -B + (2k+1) B/m of its
+    cell k = floor((t + B) m / (2B)) of the m-cell grid: the centres of the grid cover.
+
+    The move is at most B/m per coordinate; the cell index is non-decreasing in t, so
+    sorted biases stay sorted (the snapped canonical network is a centre of a sorted cell).
+    """
+    B = _check_positive("B", B)
+    if int(m) != m or m < 1:
+        raise ValueError(f"m must be an integer >= 1, got {m!r}")
+    if bool((theta.abs() > B).any()):
+        raise ValueError(f"theta must lie in [-B, B] = [-{B}, {B}]")
+    k = torch.floor((theta + B) * m / (2 * B)).clamp(0, m - 1)
+    return -B + (2 * k + 1) * B / m
+
+
+def input_grid(d0: int, points: int = 2000) -> torch.Tensor:
+    """A product grid of about ``points`` inputs on [-1, 1]^{d0}, corners included."""
+    d0 = int(d0)
+    if d0 < 1:
+        raise ValueError(f"d0 must be an integer >= 1, got {d0!r}")
+    k = max(2, round(points ** (1 / d0)))
+    axis = torch.linspace(-1, 1, k, dtype=DTYPE)
+    return torch.cartesian_prod(*[axis] * d0).reshape(-1, d0)
 
 
 def relative_change(y: torch.Tensor, y2: torch.Tensor) -> float:
@@ -337,7 +370,8 @@ def _rows_qkv(E: int, H: int, head_perm, within=None, packing="qkv") -> torch.Te
 
     ``packing="qkv"`` is PyTorch's layout: [W_Q; W_K; W_V], each split into H head blocks.
     ``packing="head"`` wrongly reads the 3E rows as H blocks of [q_h; k_h; v_h] (a control).
-    ``within``: optional (perm_qk, perm_v) lists of per-head coordinate permutations.
+    ``within``: optional (perm_qk, perm_v) lists of per-head coordinate permutations, or
+    (perm_q, perm_k, perm_v): q and k permuted differently (not a symmetry; a control).
     """
     dh = E // H
     rows = []
@@ -349,7 +383,8 @@ def _rows_qkv(E: int, H: int, head_perm, within=None, packing="qkv") -> torch.Te
             h_old = int(head_perm[h_new])
             coords = torch.arange(dh)
             if within is not None:
-                coords = within[0][h_old] if part < 2 else within[1][h_old]
+                qkv = (within[0], within[0], within[1]) if len(within) == 2 else within
+                coords = qkv[part][h_old]
             rows.append(part * E + h_old * dh + coords)
     return torch.cat(rows)
 
@@ -364,7 +399,7 @@ def permute_attention(mha: nn.MultiheadAttention, head_perm, within=None,
     cols = []
     for h_new in range(H):
         h_old = int(head_perm[h_new])
-        coords = torch.arange(dh) if within is None else within[1][h_old]
+        coords = torch.arange(dh) if within is None else within[-1][h_old]
         cols.append(h_old * dh + coords)
     cols = torch.cat(cols)
     m = copy.deepcopy(mha)
@@ -394,12 +429,17 @@ def shallow_orbits(theta: torch.Tensor) -> torch.Tensor:
     return theta[..., idx]
 
 
+def _all_index_tuples(q: int, S: int) -> np.ndarray:
+    """Every tuple in {0..q-1}^S, in lexicographic order, as a (q^S, S) int64 array."""
+    return np.stack(np.unravel_index(np.arange(q ** S), (q,) * S), axis=1).astype(np.int64)
+
+
 def quantised_orbits_bruteforce(levels, N: int) -> int:
     """Number of S_N-orbits of 1-N-1 vectors with entries in ``levels``: enumerate every
     vector, sort its neurons lexicographically (an orbit invariant and complete), count."""
     q = len(levels)
     S = 3 * N + 1
-    idx = np.array(list(itertools.product(range(q), repeat=S)), dtype=np.int64)
+    idx = _all_index_tuples(q, S)
     neurons = np.stack([idx[:, :N], idx[:, N:2 * N], idx[:, 2 * N:3 * N]], axis=-1)
     keys = neurons[..., 0] * q * q + neurons[..., 1] * q + neurons[..., 2]
     canon = np.concatenate([np.sort(keys, axis=1), idx[:, -1:]], axis=1)
@@ -413,14 +453,15 @@ def quantised_distinct_functions(levels, N: int, activation: str, x: torch.Tenso
     orbit give bit-identical values."""
     q = len(levels)
     lv = torch.tensor(levels, dtype=DTYPE)
-    idx = torch.tensor(list(itertools.product(range(q), repeat=3 * N + 1)))
+    idx = torch.from_numpy(_all_index_tuples(q, 3 * N + 1))
     neuron_keys = torch.stack([idx[:, i] * q * q + idx[:, N + i] * q + idx[:, 2 * N + i]
                                for i in range(N)], dim=1)
     order = torch.argsort(neuron_keys, dim=1)
     cols = torch.cat([order, order + N, order + 2 * N, torch.full((len(idx), 1), 3 * N)], dim=1)
     theta = lv[torch.gather(idx, 1, cols)]
-    vals = shallow_forward(theta, x, activation)
-    return len(torch.unique(torch.round(vals * 10 ** decimals), dim=0))
+    vals = torch.round(shallow_forward(theta, x, activation) * 10 ** decimals).numpy()
+    rows = np.ascontiguousarray(vals).view(np.dtype((np.void, vals.dtype.itemsize * vals.shape[1])))
+    return len(np.unique(rows))  # one void item per row: a 1-D unique instead of a row-wise one
 
 
 # --------------------------------------------------------------------------- sorted grid cells
@@ -438,7 +479,8 @@ def sorted_cells_sampled(m: int, d: int, n: int, generator: torch.Generator) -> 
     v = torch.sort(2 * torch.rand(n, d, generator=generator, dtype=DTYPE) - 1, dim=1,
                    descending=True).values
     cells = ((v + 1) / 2 * m).floor().clamp(0, m - 1).long()
-    return len(torch.unique(cells, dim=0))
+    keys = (cells * m ** torch.arange(d)).sum(1)  # one integer per cell (base-m digits)
+    return len(torch.unique(keys))
 
 
 # --------------------------------------------------------------------------- epsilon-nets
@@ -463,6 +505,47 @@ def greedy_net_size(points: torch.Tensor, eps: float, orbits: torch.Tensor | Non
         bank[n] = orbits[i] if orbits is not None else points[i]
         n += 1
     return n
+
+
+# --------------------------------------------------------------------------- uniform deviation
+def ramp_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """clip((1 - y f)/2, 0, 1): values in [0, 1], 1/2-Lipschitz in the prediction f."""
+    return ((1 - y * f) / 2).clamp(0, 1)
+
+
+def random_label_deviation(width: int, B: float, n: int, generator: torch.Generator) -> float:
+    """A uniform deviation sup_f |R(f) - R_n(f)| attained inside the 1-width-1 tanh class
+    with weights in [-B, B], on n samples x ~ U[-1, 1] with labels y = +-1 independent of x.
+
+    Under the ramp loss every f has R(f) = 1/2 exactly (for either label the two losses sum
+    to 1), so the deviation of f is |R_n(f) - 1/2|.  The members tried fit the labels by a
+    step function: the sorted sample is split into k equal blocks (k = 1..width+1), each
+    block gets the sign of its label sum, and the steps become tanh(B (x - t)) units
+    (B <= n keeps the units steep between neighbouring samples).  Returns the largest
+    deviation of these real networks (a lower bound on the supremum).
+    """
+    if int(width) < 1 or int(n) < 2:
+        raise ValueError(f"width must be >= 1 and n >= 2, got {width!r}, {n!r}")
+    B = _check_positive("B", B)
+    x = torch.sort(2 * torch.rand(n, generator=generator, dtype=DTYPE) - 1).values
+    y = 2.0 * torch.randint(0, 2, (n,), generator=generator).to(DTYPE) - 1
+    partial = torch.cat([torch.zeros(1, dtype=DTYPE), torch.cumsum(y, 0)])
+    best = 0.0
+    for k in range(1, width + 2):
+        edges = torch.linspace(0, n, k + 1).round().long()
+        sums = partial[edges[1:]] - partial[edges[:-1]]
+        s = torch.where(sums >= 0, 1.0, -1.0).to(DTYPE)
+        t = (x[edges[1:-1] - 1] + x[edges[1:-1]]) / 2                      # k - 1 thresholds
+        a = torch.zeros(width, dtype=DTYPE)
+        a[:k - 1] = (s[1:] - s[:-1]) / 2 * min(B, 2.0)
+        w = torch.full((width,), B, dtype=DTYPE)
+        b = torch.zeros(width, dtype=DTYPE)
+        b[:k - 1] = -B * t
+        c = (s[0] + s[-1]) / 2 * min(B, 2.0)
+        params = [(w.reshape(width, 1), b), (a.reshape(1, width), c.reshape(1))]
+        f = mlp_forward(params, x.unsqueeze(1), "tanh")[:, 0]
+        best = max(best, abs(float(ramp_loss(f, y).mean()) - 0.5))
+    return best
 
 
 # --------------------------------------------------------------------------- Lipschitz

@@ -170,3 +170,27 @@ def best_of_k_beats(a, b, k: int, factor: float = 1.0) -> Estimate:
     var = (jackknife_var([prob(np.delete(a, i), b) for i in range(a.size)])
            + jackknife_var([prob(a, np.delete(b, j)) for j in range(b.size)]))
     return Estimate(prob(a, b), math.sqrt(var), int(a.size + b.size))
+
+
+def proportion_se(p: float, n: int) -> float:
+    """SE of an observed proportion under the hypothesis that its probability is ``p``.
+
+    The score (Wilson) test: under H0 the frequency k/n has SE √(p(1−p)/n), which is
+    what |k/n − p| ≤ z·SE needs.  Unlike the plug-in √(p̂(1−p̂)/n) it is not 0 when the
+    observed rate is 0 or 1 (Wilson 1927; Agresti & Coull 1998).  Use it for the
+    prediction (``se=``) and, under the control's probability, for the control
+    (``control_se=``).  At p = 0 or 1 the SE is 0: one counter-example refutes it.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"p must lie in [0, 1], got {p!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n!r}")
+    return math.sqrt(p * (1 - p) / n)
+
+
+def clopper_pearson(k: int, n: int, alpha: float) -> tuple[float, float]:
+    """Exact two-sided (1 − alpha) interval for a binomial probability from k of n."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=1 - alpha, method="exact")
+    return float(ci.low), float(ci.high)

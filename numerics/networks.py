@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from dltv.numerics.threads import one_thread
+
 DTYPE = torch.float64
 LEAKY_SLOPE = 0.1
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -385,7 +387,69 @@ def sample_networks(widths: Sequence[int], activation: str, C_W: float, C_b: flo
     chunk = default_chunk(max(a * b for a, b in zip(widths[:-1], widths[1:]))) if chunk_size is None \
         else check_count(chunk_size, "chunk_size")
     parts = []
-    for start in range(0, n, chunk):
-        params = sample_params(widths, min(chunk, n - start), cw, cb, generator=generator, device=dev)
-        parts.append(forward_batch(params, x, activation, direction=u, layers=layers))
+    with one_thread():  # batched small matrices: intra-op threads only contend
+        for start in range(0, n, chunk):
+            params = sample_params(widths, min(chunk, n - start), cw, cb, generator=generator, device=dev)
+            parts.append(forward_batch(params, x, activation, direction=u, layers=layers))
     return NetworkStats.concat(parts)
+
+
+# ---------------------------------------------------------------- empirical neural tangent kernel
+
+def empirical_ntk(params: NetworkBatch, x, activation: str = "relu", *, parameterization: str = "ntk",
+                  output: int = 0) -> torch.Tensor:
+    """Per-network empirical NTK Theta_ab = sum_theta df(x_a)/dtheta df(x_b)/dtheta, shape (N, k, k), by autograd.
+
+    ``f`` is output neuron ``output`` of each network.  ``parameterization="ntk"``: theta are the
+    standard-normal parameters of W = sqrt(C_W/n_in) omega, b = sqrt(C_b) beta (neural-tangents
+    stax.Dense, Jacot et al. 2018), so each layer's weight gradients carry the factor C_W/n_in and
+    its bias gradients C_b; this is the NTK whose infinite-width limit is
+    Theta^(l+1) = K^(l+1) + C_W <s'_a s'_b>_{K^(l)} Theta^(l).  ``"standard"``: theta = (W, b)
+    themselves (unit learning rate).  The N networks are independent, so one backward pass of the
+    sum over networks gives every network's gradient.
+    """
+    if parameterization not in ("ntk", "standard"):
+        raise ValueError(f"parameterization must be 'ntk' or 'standard', got {parameterization!r}")
+    act = get_activation(activation)
+    dev = params.weights[0].device
+    x = as_inputs(x, params.widths[0], dev)
+    output = check_count(output, "output", 0)
+    if output >= params.widths[-1]:
+        raise ValueError(f"output must be < the output width {params.widths[-1]}, got {output}")
+    leaves = [w.detach().requires_grad_(True) for w in params.weights]
+    biases = [None if b is None else b.detach().requires_grad_(True) for b in params.biases]
+    h = x.T.expand(params.n_networks, -1, -1)  # (N, n_0, k)
+    for l, (w, b) in enumerate(zip(leaves, biases)):
+        h = torch.matmul(w, h)
+        if b is not None:
+            h = h + b.unsqueeze(-1)
+        if l + 1 < len(leaves):
+            h = act.fn(h)
+    f = h[:, output, :]  # (N, k)
+    scale_w = [params.C_W / w.shape[-1] if parameterization == "ntk" else 1.0 for w in leaves]
+    scale_b = params.C_b if parameterization == "ntk" else 1.0
+    grads = []  # per input a: list of per-layer gradients
+    for a in range(x.shape[0]):
+        tensors = leaves + [b for b in biases if b is not None]
+        grads.append(torch.autograd.grad(f[:, a].sum(), tensors, retain_graph=a + 1 < x.shape[0]))
+    k, n_w = x.shape[0], len(leaves)
+    theta = torch.zeros(params.n_networks, k, k, dtype=DTYPE, device=dev)
+    for a in range(k):
+        for c in range(a, k):
+            tot = sum(s * (ga * gc).sum((-1, -2)) for s, ga, gc in zip(scale_w, grads[a][:n_w], grads[c][:n_w]))
+            tot = tot + sum(scale_b * (ga * gc).sum(-1) for ga, gc in zip(grads[a][n_w:], grads[c][n_w:]))
+            theta[:, a, c] = theta[:, c, a] = tot
+    return theta.detach()
+
+
+def sample_ntk(widths: Sequence[int], activation: str, C_W: float, C_b: float, x, n_networks: int, *,
+               parameterization: str = "ntk", chunk_size: int | None = None,
+               generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+    """Empirical NTKs (N, k, k) of ``n_networks`` real networks (:func:`empirical_ntk`), drawn in chunks."""
+    widths, cw, cb, n, dev, x, _, _ = sampler_args(widths, activation, C_W, C_b, x, n_networks, None, None, device)
+    chunk = default_chunk(max(a * b for a, b in zip(widths[:-1], widths[1:])), 1 << 21) if chunk_size is None \
+        else check_count(chunk_size, "chunk_size")
+    with one_thread():
+        parts = [empirical_ntk(sample_params(widths, min(chunk, n - s), cw, cb, generator=generator, device=dev),
+                               x, activation, parameterization=parameterization) for s in range(0, n, chunk)]
+    return torch.cat(parts)

@@ -19,7 +19,6 @@ converted exactly with ``Fraction(float)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
 
@@ -262,28 +261,76 @@ def mlp_forward(params, x: torch.Tensor) -> torch.Tensor:
     return h[:, 0, :]
 
 
+def crossing_density(params, init: str, x: torch.Tensor, bias_var: float = 0.1) -> torch.Tensor:
+    """Sum over hidden neurons z of |z'(x)| rho_{b_z}(-u_z(x)), shape (batch, len(x)).
+
+    u_z = z - b_z is the neuron's input without its bias, z' = dz/dx, rho_b the bias density
+    of the initialisation (``init`` of :func:`init_mlp`): N(0, bias_var) for "he",
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for "default".  Its integral over a segment, averaged over
+    networks, is the expected number of region boundaries there (Hanin & Rolnick 2019, Thm 3,
+    k = 1): with x uniform on the segment, length * mean is an unbiased estimate of it.
+    """
+    if init not in ("default", "he"):
+        raise ValueError(f"init must be default or he (a density of the biases), got {init!r}")
+    x = torch.as_tensor(x, dtype=DTYPE)
+    x = x.reshape(1, 1, -1).expand(params[0][0].shape[0], 1, -1) if x.dim() == 1 else x[:, None, :]
+    h, dh, total = x, torch.ones_like(x), 0
+    for W, b in params[:-1]:
+        u, du = torch.bmm(W, h), torch.bmm(W, dh)
+        if init == "he":
+            rho = torch.exp(-u ** 2 / (2 * bias_var)) / math.sqrt(2 * math.pi * bias_var)
+        else:
+            bound = 1 / math.sqrt(W.shape[2])
+            rho = (u.abs() < bound).to(DTYPE) / (2 * bound)
+        total = total + (du.abs() * rho).sum(1)
+        z = u + b[:, :, None]
+        h, dh = torch.relu(z), du * (z > 0)
+    return total
+
+
 def member_layers(params, member: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(W[member], b[member]) for W, b in params]
 
 
 # --------------------------------------------------------------------------- exact counting
-@dataclass
 class RegionCount:
     """Exact 1-D partition of [lo, hi] by a ReLU network.
 
+    ``activation_regions`` / ``affine_pieces``: all of them; ``long_regions`` /
+    ``long_pieces``: those of length >= ``min_length`` (the same when it is 0).
     ``region_breakpoints``: interior points where the activation pattern changes;
     ``pieces``: maximal intervals with one affine output, as (left, right, slopes, intercepts)
     with per-output tuples of Fractions; ``kinks``: the interior piece boundaries.
+    The Fraction lists are built on first use (the count itself works in integers).
     """
 
-    activation_regions: int
-    affine_pieces: int
-    region_breakpoints: list
-    pieces: list
+    def __init__(self, edges: list, cuts: list, int_pieces: list, scale: int, min_length: Fraction):
+        self._edges, self._cuts, self._int_pieces, self._scale = edges, cuts, int_pieces, scale
+        self.min_length = min_length
+        self.activation_regions = len(edges) - 1
+        self.affine_pieces = len(int_pieces)
+        if min_length > 0:
+            self.long_regions = sum(r - l >= min_length for l, r in zip(edges[:-1], edges[1:]))
+            self.long_pieces = sum(r - l >= min_length for l, r, _, _ in int_pieces)
+        else:
+            self.long_regions, self.long_pieces = self.activation_regions, self.affine_pieces
+        self._pieces = None
+
+    @property
+    def region_breakpoints(self) -> list[Fraction]:
+        return sorted(self._cuts)
+
+    @property
+    def pieces(self) -> list:
+        if self._pieces is None:
+            P = self._scale
+            self._pieces = [(l, r, tuple(Fraction(a, P) for a in A), tuple(Fraction(b, P) for b in B))
+                            for l, r, A, B in self._int_pieces]
+        return self._pieces
 
     @property
     def kinks(self) -> list:
-        return [p[0] for p in self.pieces[1:]]
+        return [p[0] for p in self._int_pieces[1:]]
 
     def value(self, x) -> tuple:
         """The exact output at x (a Fraction inside [lo, hi])."""
@@ -291,7 +338,7 @@ class RegionCount:
         for l, r, sl, ic in self.pieces:
             if l <= x <= r:
                 return tuple(a * x + b for a, b in zip(sl, ic))
-        raise ValueError(f"x must lie in [{self.pieces[0][0]}, {self.pieces[-1][1]}], got {x}")
+        raise ValueError(f"x must lie in [{self._edges[0]}, {self._edges[-1]}], got {x}")
 
 
 def _frac(v) -> Fraction:
@@ -305,84 +352,183 @@ def _frac(v) -> Fraction:
     return Fraction(f)
 
 
-def _as_exact_layers(net: Any) -> list[tuple[list[list[Fraction]], list[Fraction]]]:
-    """nn.Sequential of Linear/ReLU, or [(W, b), ...] of tensors / arrays / nested lists."""
+def module_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(W, b), ...] of a plain MLP module, read in forward (registration) order.
+
+    Accepted: ``nn.Sequential`` (nested ones flattened) of Linear (with or without bias),
+    ReLU and the identity-like Identity / Flatten / Dropout (the counter sees the network
+    in eval mode), alternating Linear - ReLU - ... - Linear.  Anything else (a residual or
+    custom module, LeakyReLU, a ReLU in the last place) is refused with a ValueError naming it:
+    the counter computes x -> W_L ReLU(... ReLU(W_1 x + b_1) ...) + b_L and nothing else.
+    """
+    def leaves(m: nn.Module, name: str):
+        if isinstance(m, nn.Sequential):
+            for child_name, child in m.named_children():
+                yield from leaves(child, f"{name}.{child_name}" if name else child_name)
+        else:
+            yield name or type(m).__name__, m
+
+    if not isinstance(model, nn.Sequential) and not isinstance(model, nn.Linear):
+        raise ValueError(f"model must be an nn.Sequential of Linear and ReLU layers; got "
+                         f"{type(model).__name__} (its forward cannot be read from its modules)")
+    seq, expect_linear = [], True
+    for name, m in leaves(model, ""):
+        if isinstance(m, (nn.Identity, nn.Flatten, nn.Dropout)):
+            continue
+        if isinstance(m, nn.Linear):
+            if not expect_linear:
+                raise ValueError(f"model layer {name} (Linear) follows a Linear without a ReLU between them")
+            bias = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features, dtype=m.weight.dtype)
+            seq.append((m.weight.detach(), bias))
+            expect_linear = False
+        elif type(m) is nn.ReLU:
+            if expect_linear:
+                raise ValueError(f"model layer {name} (ReLU) must follow a Linear layer")
+            expect_linear = True
+        else:
+            raise ValueError(f"model layer {name} ({type(m).__name__}) is not supported: only Linear, ReLU, "
+                             "Identity, Flatten and Dropout")
+    if not seq or expect_linear:
+        raise ValueError("model must end with a Linear layer (a ReLU output is not supported)")
+    return seq
+
+
+def _float_array(v) -> np.ndarray | None:
+    """``v`` as a float64 array if it is a floating tensor/array (exactly representable), else None."""
+    if isinstance(v, torch.Tensor) and v.is_floating_point():
+        return v.detach().cpu().to(torch.float64).numpy()
+    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
+        return v.astype(np.float64)
+    return None
+
+
+def _as_layers(net: Any) -> list[tuple[Any, Any]]:
+    """[(W, b), ...] with each entry a float64 array or nested lists of Fractions; shapes checked.
+
+    ``net``: an nn.Sequential of Linear/ReLU (see :func:`module_layers`) or [(W, b), ...] of
+    tensors / arrays / nested lists of numbers.
+    """
     if isinstance(net, nn.Module):
-        mods = [m for m in (net if isinstance(net, nn.Sequential) else [net])]
-        lin = [m for m in mods if isinstance(m, nn.Linear)]
-        kinds = ["L" if isinstance(m, nn.Linear) else "R" if isinstance(m, nn.ReLU) else "?" for m in mods]
-        if "?" in kinds or "".join(kinds) != "LR" * (len(lin) - 1) + "L":
-            raise ValueError("model must be an nn.Sequential alternating Linear and ReLU, ending with Linear")
-        net = [(m.weight.detach(), m.bias.detach() if m.bias is not None else torch.zeros(m.out_features))
-               for m in lin]
+        net = module_layers(net)
     layers = []
     for W, b in net:
+        Wf, bf = _float_array(W), _float_array(b)
+        if Wf is not None and bf is not None and Wf.ndim == 2 and bf.ndim == 1:
+            if not (np.isfinite(Wf).all() and np.isfinite(bf).all()):
+                raise ValueError("network weights must be finite")
+            layers.append((Wf, bf))
+            continue
         W = W.tolist() if hasattr(W, "tolist") else W
         b = b.tolist() if hasattr(b, "tolist") else b
         layers.append(([[_frac(w) for w in row] for row in W], [_frac(v) for v in b]))
     if not layers:
         raise ValueError("network must have at least one layer")
-    if len(layers[0][0][0]) != 1:
-        raise ValueError(f"network input must be scalar (1 column), got {len(layers[0][0][0])}")
-    for (W, b), (W2, _) in zip(layers, layers[1:]):
-        if len(W2[0]) != len(W) or len(b) != len(W):
+    shapes = [(len(W), len(W[0]) if len(W) else 0, len(b)) for W, b in layers]
+    if shapes[0][1] != 1:
+        raise ValueError(f"network input must be scalar (1 column), got {shapes[0][1]}")
+    for (W, _), (n_out, n_in, n_b) in zip(layers, shapes):
+        if n_b != n_out or any(len(row) != n_in for row in W):
             raise ValueError("layer shapes do not chain")
+    if any(n_in != prev_out for (prev_out, _, _), (_, n_in, _) in zip(shapes[:-1], shapes[1:])):
+        raise ValueError("layer shapes do not chain")
     return layers
 
 
-_ZERO = Fraction(0)
+def _dyadic(W: np.ndarray, b: np.ndarray) -> tuple[list[list[int]], list[int], int]:
+    """Float64 W, b as integers over one power of two: (W * 2^k, b * 2^k, k), exactly.
+
+    A float64 is m 2^e with an integer mantissa |m| < 2^53 (``np.frexp``), so 2^k with
+    k = max(0, -min e) clears every denominator.
+    """
+    vals = np.concatenate([W.ravel(), b])
+    mant, expo = np.frexp(vals)
+    m = (mant * 2.0 ** 53).astype(np.int64)
+    e = expo.astype(np.int64) - 53
+    e_min = int(e[m != 0].min()) if np.any(m != 0) else 0
+    k = max(0, -e_min)
+    ints = [mi << (ei + k) if mi else 0 for mi, ei in zip(m.tolist(), e.tolist())]
+    n_in = W.shape[1]
+    rows = [ints[i * n_in:(i + 1) * n_in] for i in range(W.shape[0])]
+    return rows, ints[W.size:], k
 
 
-def count_regions(net: Any, lo=0, hi=1) -> RegionCount:
+def _integer_layers(layers) -> tuple[list, int]:
+    """Integer weights with the same activation pattern: (sparse rows, biases) per layer, and P_L.
+
+    derived: with D_l the common denominator of layer l and P_l = D_1 ... D_l, the integer
+    layer W'_l = D_l W_l, b'_l = P_l b_l gives z'_l = P_l z_l (induction, ReLU(c z) = c ReLU(z)
+    for c > 0), so every sign, root and pattern is that of the rational network.
+    """
+    out, P = [], 1
+    for W, b in layers:
+        if isinstance(W, np.ndarray):
+            Wi, bi, k = _dyadic(W, b)
+            P_prev, P = P, P << k
+            rows = [[(j, w) for j, w in enumerate(row) if w] for row in Wi]
+            out.append((rows, [v * P_prev for v in bi]))
+            continue
+        D = math.lcm(*(v.denominator for row in W for v in row), *(v.denominator for v in b))
+        P *= D
+        rows = [[(j, int(w * D)) for j, w in enumerate(row) if w] for row in W]
+        out.append((rows, [int(v * P) for v in b]))
+    return out, P
+
+
+def count_regions(net: Any, lo=0, hi=1, min_length=0) -> RegionCount:
     """Exact activation regions and affine pieces of a scalar-input ReLU MLP on [lo, hi].
 
     ReLU follows every layer but the last.  Algorithm (project notes Sec. 3.1): carry
     segments with exact affine hidden values A*x + B; split each at the interior roots
-    -B_j/A_j of the pre-activations; the sign on a sub-interval fixes the pattern.
+    -B_j/A_j of the pre-activations; the sign on a sub-interval fixes the pattern.  The
+    arithmetic is in integers (:func:`_integer_layers`), the cuts are Fractions.
+    ``min_length`` (>= 0): also count the regions and pieces at least that long
+    (``long_regions``, ``long_pieces``), e.g. to see how many are rounding slivers.
     """
     lo, hi = _frac(lo), _frac(hi)
     if not lo < hi:
         raise ValueError(f"interval must satisfy lo < hi, got [{lo}, {hi}]")
-    layers = _as_exact_layers(net)
-    segs = [(lo, hi, [Fraction(1)], [Fraction(0)])]
+    min_length = _frac(min_length)
+    if min_length < 0:
+        raise ValueError(f"min_length must be >= 0, got {min_length}")
+    layers, P = _integer_layers(_as_layers(net))
+    edges, A_all, B_all = [lo, hi], [[1]], [[0]]      # segment k = [edges[k], edges[k+1]], hidden A x + B
     cuts_all = []
-    for li, (W, b) in enumerate(layers):
-        rows = [[(j, w) for j, w in enumerate(row) if w] for row in W]
-        last = li == len(layers) - 1
-        new = []
-        for l, r, A, B in segs:
-            zA, zB = [], []
-            for row, bj in zip(rows, b):
-                sa, sb = Fraction(0), bj
-                for j, w in row:
-                    if A[j]:
-                        sa += w * A[j]
-                    if B[j]:
-                        sb += w * B[j]
-                zA.append(sa)
-                zB.append(sb)
-            if last:
-                new.append((l, r, zA, zB))
-                continue
-            roots = [-bb / aa if aa else None for aa, bb in zip(zA, zB)]
-            cuts = sorted({t for t in roots if t is not None and l < t < r})
+    for rows, bias in layers[:-1]:
+        new_edges, new_A, new_B = [edges[0]], [], []
+        for k, (A, B) in enumerate(zip(A_all, B_all)):
+            l, r = edges[k], edges[k + 1]
+            ln, ld, rn, rd = l.numerator, l.denominator, r.numerator, r.denominator
+            zA = [sum(w * A[j] for j, w in row) for row in rows]
+            zB = [sum(w * B[j] for j, w in row) + bj for row, bj in zip(rows, bias)]
+            cuts = []
+            for a, b in zip(zA, zB):    # root -b/a strictly inside (l, r)
+                if a > 0 and ln * a < -b * ld and -b * rd < rn * a:
+                    cuts.append(Fraction(-b, a))
+                elif a < 0 and -ln * a < b * ld and b * rd < -rn * a:
+                    cuts.append(Fraction(b, -a))
+            if len(cuts) > 1:           # several neurons may switch at one point
+                cuts.sort()
+                cuts = [c for i, c in enumerate(cuts) if i == 0 or c != cuts[i - 1]]
             cuts_all += cuts
-            edges = [l, *cuts, r]
-            for x0, x1 in zip(edges[:-1], edges[1:]):
-                # sign on (x0, x1): no root inside, so compare the root with x0
-                on = [(bb > 0) if t is None else ((aa > 0) if t <= x0 else (aa < 0))
-                      for aa, bb, t in zip(zA, zB, roots)]
-                new.append((x0, x1, [v if o else _ZERO for v, o in zip(zA, on)],
-                            [v if o else _ZERO for v, o in zip(zB, on)]))
-        segs = new
+            for x0 in (l, *cuts):
+                n0, d0 = x0.numerator, x0.denominator
+                # active on (x0, next): positive at x0, or zero there and increasing
+                on = [(s > 0 or (s == 0 and a > 0)) for a, b in zip(zA, zB) for s in (a * n0 + b * d0,)]
+                new_A.append([a if o else 0 for a, o in zip(zA, on)])
+                new_B.append([b if o else 0 for b, o in zip(zB, on)])
+            new_edges += cuts
+            new_edges.append(r)
+        edges, A_all, B_all = new_edges, new_A, new_B
+    rows, bias = layers[-1]
     pieces = []
-    for l, r, A, B in segs:
-        A, B = tuple(A), tuple(B)
-        if pieces and pieces[-1][2] == A and pieces[-1][3] == B:
-            pieces[-1] = (pieces[-1][0], r, A, B)
+    for k, (A, B) in enumerate(zip(A_all, B_all)):
+        zA = tuple(sum(w * A[j] for j, w in row) for row in rows)
+        zB = tuple(sum(w * B[j] for j, w in row) + bj for row, bj in zip(rows, bias))
+        if pieces and pieces[-1][2] == zA and pieces[-1][3] == zB:
+            pieces[-1][1] = edges[k + 1]
         else:
-            pieces.append((l, r, A, B))
-    return RegionCount(len(segs), len(pieces), sorted(cuts_all), pieces)
+            pieces.append([edges[k], edges[k + 1], zA, zB])
+    return RegionCount(edges, cuts_all, [tuple(p) for p in pieces], P, min_length)
 
 
 # --------------------------------------------------------------------------- network-free oracle

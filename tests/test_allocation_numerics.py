@@ -128,11 +128,36 @@ def test_solve_relu_lm_planted_and_lower_bound(one_thread):
     assert (res >= floor * (1 - 1e-9)).all() and (res < floor * (1 + 1e-6)).float().mean() > 0.5
 
 
-def test_binomial_estimate():
-    p, se, n = num.binomial_estimate([1, 0, 1, 1])
-    assert (p, n) == (0.75, 4) and math.isclose(se, math.sqrt(0.75 * 0.25 / 4))
+def test_frequency_has_no_plug_in_se():
+    assert num.frequency([1, 0, 1, 1]) == (0.75, 4)
+    assert num.frequency(np.ones(7, bool)) == (1.0, 7)
     with pytest.raises(ValueError):
-        num.binomial_estimate([])
+        num.frequency([])
+    with pytest.raises(ValueError):
+        num.frequency([0.5, 1])
+
+
+@pytest.mark.parametrize("N, T, E", [(8, 40, 16), (12, 40, 24)])
+def test_generic_rank_long_siso_rnn(N, T, E):
+    """One random point at rtol 1e-8 gave 6 and 21 here: the powers W^k make the
+    Jacobian's columns of very different size."""
+    shapes = num.rnn_shapes(N, 1, 1)
+    X = num.sample_inputs((T, 1, T + 1), _gen(20))
+    rank, gap = num.generic_rank_and_gap(num.rnn_forward, shapes, X, num.entries(shapes), _gen(21))
+    assert rank == E == min(T, 2 * N) and gap > 1e6
+
+
+def test_rank_refuses_an_undecidable_spectrum():
+    U, _ = torch.linalg.qr(torch.randn(8, 8, dtype=torch.float64, generator=_gen(22)))
+    V, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64, generator=_gen(23)))
+    s = torch.logspace(0, -15, 6, dtype=torch.float64)      # decays through the noise level
+    J = U[:, :6] @ torch.diag(s) @ V.T
+    with pytest.raises(ValueError, match="undecidable"):
+        num.numeric_rank(J)
+    clear = U[:, :6] @ torch.diag(torch.tensor([1, .5, .1, 1e-3, 0, 0], dtype=torch.float64)) @ V.T
+    rank, gap = num.rank_and_gap(clear)
+    assert int(rank) == 4 and gap > 1e10
+    assert int(num.numeric_rank(torch.randn(5, 3, dtype=torch.float64))) == 3
 
 
 def test_allocation_samplers():

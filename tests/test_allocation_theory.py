@@ -1,5 +1,6 @@
 """Unit tests of theory/allocation.py against independent computations (exact ranks,
 brute-force enumeration, explicit solutions)."""
+import json
 import itertools
 import math
 from fractions import Fraction
@@ -187,7 +188,7 @@ def test_one_per_neuron_verdicts_reproduce_the_network():
 def test_formulas_registered():
     assert get_formula("allocation.equations").evaluate(widths="4,2,4", m="6") == 12
     out = get_formula("allocation.single_layer_fraction").evaluate(widths="3,4,4,2", m=5, layer=3, M=6)
-    assert out["fraction"] == "4/7" and math.isclose(float(out["value"]), 4 / 7)
+    assert out["fraction"] == sp.Rational(4, 7) and math.isclose(float(out["value"]), 4 / 7)
     assert get_formula("allocation.relu_spread_mp").evaluate(k=2, p="1/4") == sp.Rational(5, 8)
 
 
@@ -200,7 +201,80 @@ def test_formulas_registered():
     lambda: th.last_layer_verdict([3, 4, 2], 2, [("W2", 5, 0)]),
     lambda: th.rnn_shapes(0, 1, 1),
     lambda: th.relu_neurons_mp(0, "1/2"), lambda: th.relu_neurons_mp(2, "3/2"),
+    lambda: th.middle_layer_verdict([3, 4, 4, 2], 5, [("W2", 0, 0)]),
+    lambda: th.middle_layer_verdict([3, 4, 4, 1], 5, [("W3", 0, 0)]),
+    lambda: th.whole_layer_rank([3, 4, 2], 5, 3),
+    lambda: th.rnn_markov_dimension(0, 1, 1, 3),
 ])
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_single_layer_fraction_cli_json_is_exact(capsys):
+    from dltv.checks.cli import main
+
+    assert main(["formula", "eval", "allocation.single_layer_fraction", "widths=3,4,2", "m=2",
+                 "layer=2", "M=5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["exact"]["fraction"] == "6/7"
+    assert out["exact"]["value"].startswith("0.857142857142857142857")
+
+
+@pytest.mark.parametrize("widths, m", [([4, 4, 2, 4], 6), ([4, 2, 4, 4], 6), ([3, 4, 2], 5),
+                                       ([5, 3, 2, 4], 2)])
+def test_whole_layer_rank_is_exact_rank(widths, m):
+    shapes = th.lffn_shapes(widths)
+    for layer in range(1, len(widths)):
+        alloc = th.entries(shapes, [f"W{layer}"])
+        assert th.whole_layer_rank(widths, m, layer) == th.lffn_exact_rank(widths, m, alloc)
+
+
+def test_middle_layer_rule_is_exact_rank():
+    rng = np.random.default_rng(3)
+    for widths, m, name in (([3, 4, 4, 1], 5, "W2"), ([3, 4, 4, 3], 1, "W2"), ([3, 2, 4, 1], 5, "W2"),
+                            ([3, 4, 2, 3], 1, "W2"), ([4, 3, 1], 2, "W1"), ([4, 3, 3], 1, "W1")):
+        shapes = th.lffn_shapes(widths)
+        pool = th.entries(shapes, [name])
+        e = th.equations(widths, m)
+        for M in (1, 2, 3, 4):
+            for _ in range(4):
+                alloc = [pool[k] for k in rng.choice(len(pool), M, replace=False)]
+                exact = int(th.lffn_exact_rank(widths, m, alloc) == e)
+                assert th.middle_layer_verdict(widths, m, alloc).mp == exact
+
+
+@pytest.mark.parametrize("dims", [(3, 2, 2, 3), (2, 2, 2, 3), (3, 2, 1, 4), (4, 2, 2, 5),
+                                  (2, 1, 1, 6), (3, 1, 2, 5), (2, 3, 1, 2)])
+def test_rnn_markov_dimension_closed_form_is_exact_rank(dims):
+    assert th.rnn_markov_dimension(*dims) == th.rnn_markov_rank(*dims)
+    if dims[1] == dims[2] == 1:
+        assert th.rnn_markov_dimension(*dims) == th.rnn_siso_dimension(dims[0], dims[3])
+
+
+def test_rnn_markov_dimension_refuses_without_closed_form():
+    with pytest.raises(ValueError, match="no closed form"):
+        th.rnn_markov_dimension(4, 3, 3, 3)
+
+
+def test_one_per_neuron_solution_reproduces_the_target():
+    rng = np.random.default_rng(4)
+    Z0, C = rng.standard_normal((300, 3, 3)), rng.standard_normal((300, 3, 3))
+    u, r = rng.standard_normal((300, 3)), rng.standard_normal((300, 3))
+    found, theta = th.relu_one_per_neuron_solution(Z0, C, u, r)
+    assert 0 < found.sum() < 300 and np.isnan(theta[~found]).all()
+    out = np.einsum("nk,nkm->nm", u, np.maximum(Z0 + theta[..., None] * C, 0))
+    np.testing.assert_allclose(out[found], r[found], atol=1e-9)
+
+
+def test_covering_matching_vectorised_and_exempt_samples():
+    rng = np.random.default_rng(5)
+    act = rng.random((400, 4, 4)) < 0.4
+    assert (th.covering_matching_exists(act) == [th.has_covering_matching(a) for a in act]).all()
+    # a sample with no active learnable neuron is matchable only when its residual is exactly 0
+    act = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 0]], bool)
+    assert not th.relu_readout_matchable(act, np.array([0.3, -1.0, 0.2]))
+    assert th.relu_readout_matchable(act, np.array([0.3, -1.0, 0.0]))
+    Phi = np.where(act, rng.random((3, 3)) + 0.1, 0.0)
+    u, *_ = np.linalg.lstsq(Phi.T, [0.3, -1.0, 0.0], rcond=None)
+    np.testing.assert_allclose(Phi.T @ u, [0.3, -1.0, 0.0], atol=1e-12)

@@ -140,3 +140,57 @@ def test_formula_ids_answer():
 def test_bad_input_raises_value_error(fid, kw):
     with pytest.raises(ValueError):
         get_formula(fid).evaluate(**kw)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: tb.schatten_bound([1, NAN], 2), "jac_singular_values"),
+    (lambda: tb.schatten_bound([1, INF], 2), "jac_singular_values"),
+    (lambda: tb.schatten_bound([1, -2], 2), "jac_singular_values"),
+    (lambda: tb.log_pdet_bound([1, NAN], 3), "jac_singular_values"),
+    (lambda: tb.log_pdet_bound([1, 2], 3, rtol=NAN), "rtol"),
+    (lambda: tb.layer_bottleneck_gap([np.array([1.0, NAN])], 1), "layer_singular_values"),
+    (lambda: tb.log_pdet(np.array([[NAN, 1.0], [0.0, 1.0]])), "A"),
+    (lambda: tb.composition_excess(np.eye(2), np.array([[1.0, INF], [0.0, 1.0]])), "B"),
+    (lambda: tb.addition_excess(np.array([[NAN, 0.0], [0.0, 1.0]]), np.eye(2)), "A"),
+    (lambda: tb.addition_excess(np.eye(2), np.eye(3)), "same shape"),
+    (lambda: tb.finite_depth_addition_excess(np.eye(2), np.full((2, 2), NAN), 2), "B"),
+    (lambda: tb.balanced_factorisation(np.array([[1.0, NAN]]), 2), "A"),
+    (lambda: tb.linear_cost([1, NAN], 2), "s"),
+    (lambda: tb.linear_cost([1, sp.nan], 2), "s"),
+    (lambda: tb.linear_cost_mp([1, 2], INF), "L"),
+    (lambda: tb.remainder_bound([1, INF], 3, 0), "s"),
+    (lambda: tb.expansion([sp.oo, 1]), "s"),
+    (lambda: tb.threshold(3, NAN), "lam"),
+    (lambda: tb.threshold(3, sp.nan), "lam"),
+    (lambda: tb.nonzero_branch_onset(3, INF), "lam"),
+    (lambda: tb.local_minima(NAN, 3, 0.1), "y"),
+    (lambda: tb.global_minimiser(1, 3, INF), "lam"),
+    (lambda: tb.scalar_objective(0.5, NAN, 3, 0.1), "y"),
+])
+def test_non_finite_input_is_refused_naming_the_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_schatten_bound_counts_every_finite_value():
+    # L Σ s^{2/L}: zeros do not count, nothing else is dropped
+    assert math.isclose(tb.schatten_bound([1.0, 4.0, 0.0], 2), 2 * (1 + 4))
+
+
+def test_scalar_objective_is_symbolic_in_the_depth():
+    phi = tb.scalar_objective(tb.S_SYM, tb.Y_SYM, tb.L_SYM, tb.LAM_SYM)
+    assert sp.simplify(phi.subs(tb.L_SYM, 3) - tb.scalar_objective(tb.S_SYM, tb.Y_SYM, 3, tb.LAM_SYM)) == 0
+
+
+def test_nonzero_branch_onset_is_where_local_minima_appear():
+    lam = sp.Rational(1, 20)
+    for L in (3, 4, 6):
+        y_min = tb.nonzero_branch_onset(L, lam)["y_min"]
+        assert y_min < tb.threshold(L, lam)["y_c"]
+        assert len(tb.local_minima(y_min * sp.Rational(1001, 1000), L, lam)) == 2
+        assert len(tb.local_minima(y_min * sp.Rational(999, 1000), L, lam)) == 1
+    with pytest.raises(ValueError, match="L"):
+        tb.nonzero_branch_onset(2, lam)

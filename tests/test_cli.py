@@ -85,3 +85,62 @@ def test_report_writes_four_artefacts_and_survives_a_failed_run(capsys, tmp_path
     assert code == 2 and (out / "results.json").read_bytes() == before
     data = json.loads(before)
     assert data["claims"][0]["verdict"] == "pass" and data["meta"]["versions"]["torch"]
+
+
+def test_version_and_bare_command(capsys):
+    import dltv
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"dltv {dltv.__version__}"
+    code, out, _ = run(capsys)
+    assert code == 0 and "usage: dltv" in out and "report" in out
+
+
+def test_formula_show_latex_and_mathml(capsys):
+    code, out, _ = run(capsys, "formula", "show", "bottleneck.linear_cost", "--latex")
+    assert code == 0 and "\\sum" in out and "<math" not in out
+    code, out, _ = run(capsys, "formula", "show", "correlations.kernel", "--mathml")
+    assert code == 0 and out.count("<math") == out.count("</math>") >= 1 and "<sigma" not in out
+
+
+def test_formula_objects_render_in_notebooks():
+    from dltv.theory.formulas import get_formula
+
+    latex = get_formula("bottleneck.linear_cost")._repr_latex_()
+    assert latex.startswith("$") and latex.endswith("$") and "\\sum" in latex
+
+
+@pytest.mark.parametrize("kind", ["file", "readonly"])
+def test_unwritable_out_is_refused_before_any_claim_runs(capsys, tmp_path, kind):
+    import os
+
+    target = tmp_path / "out"
+    if kind == "file":
+        target.write_text("not a folder")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes everywhere")
+        target.mkdir(mode=0o500)
+    code, out, err = run(capsys, "report", "--claims", "regions.sawtooth.telgarsky", "--out", str(target))
+    assert code == 2 and err.startswith("dltv: error: out") and err.count("\n") == 1 and "[1/1]" not in err
+
+
+def test_partial_run_does_not_replace_the_full_report(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "report", "--claims", "regions.sawtooth.telgarsky")
+    assert (tmp_path / "reports" / "partial" / "results.json").exists()
+    assert not (tmp_path / "reports" / "results.json").exists()
+    assert "a run of some claims" in out and "[1/1] regions.sawtooth.telgarsky …" in err
+
+
+def test_partial_run_into_a_chosen_folder_keeps_its_full_report(capsys, tmp_path):
+    from dltv.checks.report import holds_complete_report
+
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"meta": {"settings": {"claims": None}}, "claims": []}))
+    assert holds_complete_report(out)
+    before = (out / "results.json").read_bytes()
+    code, _, _ = run(capsys, "report", "--claims", "regions.sawtooth.telgarsky", "--out", str(out))
+    assert (out / "results.json").read_bytes() == before
+    assert (out / "partial" / "results.json").exists()

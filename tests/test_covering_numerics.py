@@ -154,3 +154,75 @@ def test_attention_mispacking_changes_output():
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_orbit_size_refuses_large_groups():
+    p = nc.random_mlp([1, 6, 1], 1.0, _gen(9))
+    with pytest.raises(ValueError, match="params"):
+        nc.orbit_size(p, "relu", max_elements=100)
+    with pytest.raises(ValueError, match="max_elements"):
+        nc.orbit_size(nc.random_mlp([1, 10, 1], 1.0, _gen(9)), "tanh")  # 2^10 10! elements
+
+
+def test_canonical_form_batched_matches_single():
+    g = _gen(10)
+    ws = [2, 4, 3, 1]
+    batch = nc.random_mlp(ws, 1.0, g, batch=(5,))
+    for act in ("relu", "tanh"):
+        canon = nc.flatten(nc.canonical_mlp(batch, act))
+        for i in range(5):
+            single = [(W[i], b[i]) for W, b in batch]
+            assert torch.equal(canon[i], nc.flatten(nc.canonical_mlp(single, act)))
+        assert bool(nc.is_canonical(nc.canonical_mlp(batch, act), act).all())
+
+
+def test_snap_to_grid_moves_at_most_half_a_cell():
+    g = _gen(11)
+    theta = 2 * torch.rand(1000, 7, generator=g, dtype=D) - 1
+    snapped = nc.snap_to_grid(theta, 1.0, 5)
+    centres = torch.tensor([-0.8, -0.4, 0.0, 0.4, 0.8], dtype=D)
+    assert float((snapped - theta).abs().max()) <= 0.2 + 1e-15
+    assert bool(torch.isclose(snapped.unsqueeze(-1), centres, atol=1e-15).any(-1).all())
+    # monotone: sorted vectors stay sorted
+    s = torch.sort(theta, dim=1, descending=True).values
+    assert bool((nc.snap_to_grid(s, 1.0, 5).diff(dim=1) <= 0).all())
+    with pytest.raises(ValueError, match="theta"):
+        nc.snap_to_grid(theta * 2, 1.0, 5)
+    with pytest.raises(ValueError, match="m"):
+        nc.snap_to_grid(theta, 1.0, 0)
+
+
+def test_input_grid_has_corners():
+    x = nc.input_grid(2, 100)
+    assert x.shape == (100, 2)
+    assert {tuple(r) for r in x.tolist()} >= {(-1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)}
+
+
+def test_random_label_deviation_range_and_exact_risk():
+    dev = nc.random_label_deviation(8, 200.0, 200, _gen(12))
+    assert 0 < dev <= 0.5
+    # the ramp losses of the two labels sum to 1 at every prediction, hence R(f) = 1/2
+    f = torch.linspace(-3, 3, 101, dtype=D)
+    assert torch.allclose(nc.ramp_loss(f, torch.ones_like(f)) + nc.ramp_loss(f, -torch.ones_like(f)),
+                          torch.ones_like(f))
+
+
+def test_attention_q_and_k_must_move_together():
+    g = _gen(13)
+    mha = nc.make_attention(8, 2, g)
+    x = torch.randn(2, 5, 8, generator=g, dtype=D)
+    y = nc.attention_forward(mha, x)
+    hp = torch.tensor([1, 0])
+    pq = [torch.tensor([1, 0, 3, 2]), torch.tensor([2, 3, 0, 1])]
+    pv = [torch.tensor([3, 2, 1, 0]), torch.tensor([0, 1, 3, 2])]
+    pk = [torch.roll(p, 1) for p in pq]
+    assert nc.relative_change(y, nc.attention_forward(nc.permute_attention(mha, hp, (pq, pv)), x)) < 1e-12
+    assert nc.relative_change(y, nc.attention_forward(nc.permute_attention(mha, hp, (pq, pk, pv)), x)) > 1e-3
+
+
+def test_distinct_functions_tanh_equal_orbits_relu_fewer():
+    x = torch.linspace(-2, 2, 64, dtype=D)
+    levels = (-1.3, 0.4, 1.1)
+    orbits = math.comb(27 + 1, 2) * 3
+    assert nc.quantised_distinct_functions(levels, 2, "tanh", x) == orbits == 1134
+    assert nc.quantised_distinct_functions(levels, 2, "relu", x) == 900

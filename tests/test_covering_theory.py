@@ -138,3 +138,99 @@ def test_registered_formulas():
 def test_bad_input(call):
     with pytest.raises(ValueError):
         call()
+
+
+# --------------------------------------------------------------------------- uniform deviation bound
+def test_generalisation_keeps_its_eps_term():
+    f = get_formula("covering.generalisation")
+    small = f.evaluate(widths="1,8,1", B=1, eps="1/100", n=20000, eta="0.05")
+    large = f.evaluate(widths="1,8,1", B=1, eps=1000, n=20000, eta="0.05")
+    # without the 2 Lip eps term the large-eps value fell to the single-function value 0.0096
+    assert float(large["classical"]) > 2 * 1000
+    assert float(small["single_function"]) == pytest.approx(math.sqrt(math.log(40) / 40000), rel=1e-12)
+    assert float(small["permutation"]) < float(small["classical"])
+    for kind in ("classical", "permutation"):
+        opt = float(small[f"{kind}_optimal"])
+        assert float(small["single_function"]) < opt <= float(small[kind])
+        assert float(large[f"{kind}_optimal"]) == pytest.approx(opt, rel=1e-25)
+
+
+@pytest.mark.parametrize("perm", [True, False])
+def test_optimal_deviation_is_the_integer_minimum(perm):
+    ws, B, n, eta = [2, 5, 3, 1], 1, 5000, sp.Rational(1, 20)
+    opt = tc.optimal_deviation_bound(ws, B, n, eta, 1, sp.Rational(1, 2), perm)
+    m = int(opt["m"])
+    lam = tc.lipschitz_constant(ws, B)
+
+    def at(k):  # the bound at the smallest radius of grid size k, through the exact bounds
+        eps = B * lam / k
+        assert tc.grid_size(ws, B, eps) == k
+        log_n = tc.log_bounds(ws, B, eps)["log_N_permutation" if perm else "log_N_classical"]
+        return float(tc.generalisation_term(log_n, n, eta, 1, sp.Rational(1, 2), eps=eps))
+
+    assert float(opt["bound"]) == pytest.approx(at(m), rel=1e-12)
+    assert at(m) <= at(m - 1) and at(m) <= at(m + 1) and at(m) < at(m // 2) and at(m) < at(2 * m)
+    assert opt["eps"] == B * lam / m
+
+
+def test_sample_size_needed_is_the_smallest():
+    ws, B, eta, tau = [1, 8, 1], 2, sp.Rational(1, 20), sp.Rational(1, 2)
+    n_perm = tc.sample_size_needed(ws, B, tau, eta, 1, sp.Rational(1, 2), True)
+    n_class = tc.sample_size_needed(ws, B, tau, eta, 1, sp.Rational(1, 2), False)
+    assert n_perm < n_class
+    bound = lambda n: tc.optimal_deviation_bound(ws, B, n, eta, 1, sp.Rational(1, 2), True)["bound"]  # noqa: E731
+    assert bound(n_perm) <= tau < bound(n_perm - 1)
+
+
+def test_generalisation_term_needs_its_radius():
+    with pytest.raises(TypeError):
+        tc.generalisation_term(10, 100, "0.05")
+    assert tc.generalisation_term(0, 8, "0.05", 1, 1, eps=2) == 4 + sp.sqrt(sp.log(40) / 16)
+
+
+def test_single_function_deviation():
+    assert float(tc.single_function_deviation(200, "0.05")) == pytest.approx(math.sqrt(math.log(40) / 400))
+
+
+# --------------------------------------------------------------------------- width convention
+def test_widths_convention_named_in_every_formula():
+    from dltv.theory.formulas import all_formulas
+
+    found = 0
+    for fid, f in all_formulas().items():
+        if fid.startswith("covering."):
+            for p in f.params:
+                if p.name == "widths":
+                    found += 1
+                    assert "d_0" in p.doc and "input" in p.doc and "output" in p.doc and "hidden" in p.doc
+    assert found >= 4
+
+
+@pytest.mark.parametrize("widths", ["8,8", "8", [3, 2]])
+def test_widths_must_be_a_full_architecture(widths):
+    with pytest.raises(ValueError, match="widths"):
+        get_formula("covering.group_order").evaluate(widths=widths, activation="relu")
+
+
+def test_group_order_reads_all_layer_widths():
+    assert get_formula("covering.group_order").evaluate(widths="1,8,8,1") == math.factorial(8) ** 2
+    assert get_formula("covering.group_order").evaluate(widths="1,8,1") == math.factorial(8)
+
+
+# --------------------------------------------------------------------------- ReLU normal forms
+def test_relu_function_count_reference_values():
+    # distinct functions on 64 points of [-2, 2] (see the claim covering.orbits.quantised)
+    assert tc.relu_shallow_function_count((-1.3, 0.4, 1.1), 2) == 900
+    assert tc.relu_shallow_function_count((-0.7, 1.2), 2) == int(tc.orbit_count(2, 2))
+
+
+def test_relu_function_count_collapses():
+    # N = 1, levels +-1 on [-2, 2]: kinks at +-1 are interior and the four (w, b) give four
+    # different ramps, so all 2^3 neurons x 2 output biases are distinct functions
+    assert tc.relu_shallow_function_count((-1, 1), 1) == 16
+    # a neuron dead on the whole interval contributes nothing: w=1, b=-3 is dead on [-2, 2]
+    assert tc.relu_shallow_function_count((1, -3), 1, (-2, 2)) < 2 ** 4
+    with pytest.raises(ValueError, match="levels"):
+        tc.relu_shallow_function_count((1, 1), 2)
+    with pytest.raises(ValueError, match="interval"):
+        tc.relu_shallow_function_count((1, 2), 2, (1, 0))

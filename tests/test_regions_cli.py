@@ -46,3 +46,95 @@ def test_bad_input_exits_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("dltv: error:") and err.count("\n") == 1
+
+
+def _save(tmp_path, obj, name="m.pt"):
+    path = tmp_path / name
+    torch.save(obj, path)
+    return str(path)
+
+
+def _two_kink_net():
+    m = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    with torch.no_grad():
+        m[0].weight[:] = torch.tensor([[1.0], [1.0]]); m[0].bias[:] = torch.tensor([-0.25, -0.5])
+        m[2].weight[:] = torch.tensor([[1.0, -1.0]]); m[2].bias.zero_()
+    return m
+
+
+def _count(argv, capsys):
+    assert main(["regions", "count", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_state_dict_out_of_forward_order_is_read_in_forward_order(tmp_path, capsys):
+    # 12 layers: string order puts "10." before "2."; insertion order here is reversed
+    torch.manual_seed(0)
+    mods = []
+    for i in range(6):
+        mods += [torch.nn.Linear(1 if i == 0 else 3, 3), torch.nn.ReLU()]
+    m = torch.nn.Sequential(*mods, torch.nn.Linear(3, 1)).double()
+    expect = _count(["--model", _save(tmp_path, m), "--lo", "-3", "--hi", "3"], capsys)["activation_regions"]
+    sd = m.state_dict()
+    shuffled = {k: sd[k] for k in reversed(list(sd))}
+    got = _count(["--model", _save(tmp_path, shuffled, "sd.pt"), "--lo", "-3", "--hi", "3"], capsys)
+    assert got["activation_regions"] == expect
+
+
+def test_state_dict_with_named_layers_needs_an_order(tmp_path, capsys):
+    m = _two_kink_net()
+    sd = {"out.weight": m[2].weight.detach(), "out.bias": m[2].bias.detach(),
+          "fc1.weight": m[0].weight.detach(), "fc1.bias": m[0].bias.detach()}
+    path = _save(tmp_path, sd)
+    assert main(["regions", "count", "--model", path]) == 2
+    err = capsys.readouterr().err
+    assert "--layers" in err and err.count("\n") == 1
+    assert _count(["--model", path, "--layers", "fc1,out"], capsys)["activation_regions"] == 3
+
+
+def test_bias_free_linear_layers(tmp_path, capsys):
+    m = torch.nn.Sequential(torch.nn.Linear(1, 2, bias=False), torch.nn.ReLU(), torch.nn.Linear(2, 1, bias=False))
+    for obj, name in ((m, "m.pt"), (m.state_dict(), "sd.pt")):
+        out = _count(["--model", _save(tmp_path, obj, name), "--lo", "-1"], capsys)
+        assert out["activation_regions"] <= 2     # homogeneous: a kink at 0 only
+
+
+def test_dropout_flatten_identity_are_skipped(tmp_path, capsys):
+    m = _two_kink_net()
+    wrapped = torch.nn.Sequential(torch.nn.Flatten(), m[0], torch.nn.Dropout(0.5), m[1], torch.nn.Identity(), m[2])
+    assert _count(["--model", _save(tmp_path, wrapped)], capsys)["activation_regions"] == 3
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+
+    def forward(self, x):
+        return x + self.fc2(torch.relu(self.fc1(x)))
+
+
+@pytest.mark.parametrize("model, word", [
+    (torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.LeakyReLU(), torch.nn.Linear(2, 1)), "LeakyReLU"),
+    (torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.Tanh(), torch.nn.Linear(2, 1)), "Tanh"),
+    (_Residual(), "_Residual"),
+])
+def test_unsupported_layers_are_named(tmp_path, capsys, model, word):
+    assert main(["regions", "count", "--model", _save(tmp_path, model)]) == 2
+    err = capsys.readouterr().err
+    assert word in err and err.count("\n") == 1 and "Unpickling" not in err.split("(")[0]
+
+
+def test_min_length_reports_both_counts(tmp_path, capsys):
+    import dltv.numerics.regions as nr
+    net = nr.TriangleNet(6, law=True, generator=torch.Generator().manual_seed(1))
+    layers = net.layers(0)
+    m = torch.nn.Sequential(*[mod for i, (W, b) in enumerate(layers)
+                              for mod in ([torch.nn.Linear(W.shape[1], W.shape[0]).double()]
+                                          + ([torch.nn.ReLU()] if i < len(layers) - 1 else []))])
+    with torch.no_grad():
+        for lin, (W, b) in zip([x for x in m if isinstance(x, torch.nn.Linear)], layers):
+            lin.weight[:] = W; lin.bias[:] = b
+    out = _count(["--model", _save(tmp_path, m), "--min-length", "1e-12"], capsys)
+    assert out["long_regions"] == 64 < out["activation_regions"]
+    assert out["long_pieces"] == 64

@@ -1,4 +1,5 @@
 """Unit tests of numerics/regions.py: the exact counter against brute force, the construction."""
+import math
 import random
 from fractions import Fraction
 
@@ -171,3 +172,56 @@ def test_train_triangle_and_dense_lowers_both_losses():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_float_triangle_matrices_have_rounding_slivers():
+    # float64 weight matrices of the construction have more regions than 2^d; the extra ones are < 1e-12 long
+    net = nr.TriangleNet(6, law=True, generator=torch.Generator().manual_seed(6006))
+    with torch.no_grad():
+        rc = nr.count_regions(net.layers(0), min_length=Fraction(1, 10 ** 12))
+    assert rc.activation_regions > 64 == rc.long_regions == rc.long_pieces
+    assert nr.count_regions(net.exact_layers(0)).activation_regions == 64
+    with pytest.raises(ValueError, match="min_length"):
+        nr.count_regions(net.exact_layers(0), min_length=-1)
+
+
+def test_integer_counter_matches_depth_and_duplicate_roots():
+    # two neurons switching at the same point make one boundary, not two
+    layers = [([[1], [2]], [Fraction(-1, 2), -1]), ([[1, 1]], [0])]
+    rc = nr.count_regions(layers)
+    assert rc.activation_regions == 2 and rc.region_breakpoints == [Fraction(1, 2)]
+    a = [Fraction(k, 100) for k in (13, 47, 71, 29, 55, 38, 62, 81, 19, 44, 66, 35, 52, 27)]
+    assert nr.count_regions(nr.exact_triangle_layers(a, [Fraction(1, 3)] * 14)).activation_regions == 2 ** 14
+
+
+def test_module_layers_reads_forward_order_and_refuses_others():
+    lin = lambda i, o, bias=True: torch.nn.Linear(i, o, bias=bias)
+    m = torch.nn.Sequential(torch.nn.Sequential(lin(1, 3, bias=False), torch.nn.ReLU()), torch.nn.Dropout(), lin(3, 1))
+    (W1, b1), (W2, b2) = nr.module_layers(m)
+    assert W1.shape == (3, 1) and torch.all(b1 == 0) and W2.shape == (1, 3)
+    for bad, word in ((torch.nn.Sequential(lin(1, 2), torch.nn.LeakyReLU(), lin(2, 1)), "LeakyReLU"),
+                      (torch.nn.Sequential(lin(1, 2), torch.nn.ReLU()), "end with a Linear"),
+                      (torch.nn.Sequential(lin(1, 2), lin(2, 1)), "without a ReLU")):
+        with pytest.raises(ValueError, match=word):
+            nr.module_layers(bad)
+
+
+def test_crossing_density_matches_one_layer_exact_values():
+    # Kac-Rice: int_0^1 E[|w| rho_b(-w x)] dx = P(-b/w in (0,1)) = 1/4 (uniform), atan(sqrt(2/0.1))/pi (He)
+    g = torch.Generator().manual_seed(3)
+    for init, p in (("default", 0.25), ("he", math.atan(math.sqrt(20)) / math.pi)):
+        P = nr.init_mlp([1, 8, 1], batch=20000, init=init, generator=g)
+        v = nr.crossing_density(P, init, torch.rand(20000, 8, generator=g, dtype=nr.DTYPE)).mean(1).numpy()
+        assert abs(v.mean() - 8 * p) < 5 * v.std() / math.sqrt(v.size)
+    with pytest.raises(ValueError):
+        nr.crossing_density(P, "he-zero-bias", torch.rand(3, dtype=nr.DTYPE))
+
+
+def test_float_fast_path_equals_fraction_path():
+    P = nr.init_mlp([1, 5, 5, 1], batch=20, init="he", generator=torch.Generator().manual_seed(4))
+    for m in range(20):
+        layers = nr.member_layers(P, m)
+        as_fractions = [([[Fraction(float(w)) for w in row] for row in W.tolist()], [Fraction(float(v)) for v in b])
+                        for W, b in layers]
+        fast, slow = nr.count_regions(layers, -2, 2), nr.count_regions(as_fractions, -2, 2)
+        assert fast.region_breakpoints == slow.region_breakpoints and fast.pieces == slow.pieces

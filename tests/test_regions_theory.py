@@ -12,12 +12,14 @@ from dltv.theory.formulas import get_formula
 peak = st.fractions(min_value=Fraction(1, 20), max_value=Fraction(19, 20), max_denominator=50)
 
 
+@settings(deadline=None)   # the first example pays for sympy's caches
 @given(peak, st.fractions(min_value=0, max_value=1, max_denominator=60))
 def test_tent_relu_form_equals_piecewise(a, yv):
     a, yv = sp.Rational(a), sp.Rational(yv)
     assert tr.tent_map(a).subs(tr.y, yv) == tr.tent_relu_form(a).subs(tr.y, yv)
 
 
+@settings(deadline=None)
 @given(st.integers(1, 7), st.integers(0, 256))
 def test_telgarsky_closed_form_is_iterated_tent(k, j):
     t = sp.Rational(j, 256)
@@ -77,7 +79,7 @@ def test_one_layer_gaussian_probability_by_integration():
 def test_formulas_registered_and_evaluate():
     assert get_formula("regions.triangle.count").evaluate(depth="5") == 32
     assert get_formula("regions.yarotsky.errors").evaluate(depth=2)["sup"] == sp.Rational(1, 64)
-    assert get_formula("regions.max-regions-1d").evaluate(widths="4,4") == 25
+    assert get_formula("regions.max-regions-1d").evaluate(widths="1,4,4,1") == 25
     k = get_formula("regions.law.kink").evaluate(peaks="1/2,1/2,1/2", s0="1/4", depth=2, level=1, slope=2)
     assert k == -2 * sp.Rational(1, 16) / sp.Rational(1, 4)
 
@@ -94,3 +96,26 @@ def test_formulas_registered_and_evaluate():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_widths_convention_is_input_hidden_output():
+    # d_0, ..., d_{L+1} as in covering.group_order: 1,8,8,1 has two hidden layers of 8 -> 81
+    assert tr.max_regions_1d([1, 8, 8, 1]) == 81
+    assert tr.hanin_rolnick_bound([1, 4, 1]) == 1 + 4 / sp.sqrt(sp.pi * sp.Rational(1, 10))
+    for bad in ([4, 4], [2, 4, 1], [1]):
+        with pytest.raises(ValueError, match="widths"):
+            tr.max_regions_1d(bad)
+    with pytest.raises(ValueError, match="widths"):
+        get_formula("regions.init.hanin-rolnick-bound").evaluate(widths="8,8")
+
+
+def test_hanin_rolnick_regions_and_bound():
+    assert get_formula("regions.init.hanin-rolnick").evaluate(crossings="1/2") == sp.Rational(3, 2)
+    # He: C_grad = sqrt 2, C_bias = 1/sqrt(2 pi v): bound 1 + N/sqrt(pi v), independent of depth
+    v = sp.Rational(1, 10)
+    assert sp.simplify(tr.hanin_rolnick_bound([1, 4, 4, 4, 1], "he", v) - (1 + 12 / sp.sqrt(sp.pi * v))) == 0
+    # default init: E z'^2 = 1/3 at layer 1, /6 per layer; the one-layer bound 1 + n sqrt(1/3)/2 >= 1 + n/4
+    assert tr.gradient_second_moment("default", 3) == sp.Rational(1, 108)
+    assert tr.hanin_rolnick_bound([1, 4, 1], "default") > tr.one_layer_uniform_pieces(4)["mean"]
+    with pytest.raises(ValueError):
+        tr.gradient_second_moment("xavier", 1)

@@ -248,6 +248,56 @@ def first_layer_verdict(widths, m: int, alloc) -> Verdict:
                    "F2")
 
 
+def whole_layer_rank(widths, m: int, layer: int) -> int:
+    """Jacobian rank when the whole layer ``W_l`` is learnable:
+    ``rank(W_L...W_{l+1}) * rank(W_{l-1}...W_1 X) = min(d_l..d_L) * min(d_0..d_{l-1}, m)``.
+
+    derived (F4): ``Y = A W_l B`` with the fixed ``A = W_L...W_{l+1}`` and
+    ``B = W_{l-1}...W_1 X``; ``Delta -> A Delta B`` is ``B^T kron A``, of rank
+    ``rank A * rank B``, and generic products of matrices have the rank of their
+    narrowest factor.  Below ``E(m)`` whenever a fixed bottleneck lies on either side.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    layer = check_int("layer", layer, 1, len(ws) - 1)
+    return min(ws[layer:]) * min(min(ws[:layer]), m)
+
+
+def middle_layer_verdict(widths, m: int, alloc) -> Verdict:
+    """All learnable entries in one layer ``W_l`` below the last (``1 <= l <= L-1``; F3 for
+    the middle layers, and the first layer when ``m < d_in``), closed form for one output
+    or one input direction.
+
+    derived (F3): the student's image is ``span{a_i b_j^T : (i, j) in A}`` with ``a_i``
+    the columns of ``W_L...W_{l+1}`` and ``b_j`` the rows of ``W_{l-1}...W_1 X``.
+    ``d_out = 1``: the ``a_i`` are non-zero scalars, so the span is that of the touched
+    rows ``b_j``: MP = 1 iff ``>= q`` distinct columns are touched and every width below
+    ``l`` is ``>= q``.  ``q = min(m, d_in) = 1``: the ``b_j`` are multiples of one row,
+    so MP = 1 iff ``>= d_out`` distinct rows are touched and every width from ``l`` up
+    is ``>= d_out``.  Other shapes have no closed form (a bipartite-rigidity matroid):
+    ``ValueError``; use :func:`lffn_exact_rank`.
+    """
+    ws = _check_widths(widths)
+    m = check_int("m", m, 1)
+    alloc = _check_alloc(lffn_shapes(ws), alloc)
+    used = layers_of(alloc)
+    L = len(ws) - 1
+    if len(used) != 1 or not 1 <= int(next(iter(used))[1:]) <= L - 1:
+        raise ValueError(f"alloc must lie in one layer W1..W{L - 1} below the last, got {sorted(used)}")
+    l = int(next(iter(used))[1:])
+    q, d_out = min(m, ws[0]), ws[-1]
+    if d_out == 1:
+        cols = len({j for _, _, j in alloc})
+        ok = cols >= q and min(ws[1:l], default=q) >= q
+        return Verdict(int(ok), f"{cols} distinct columns touched, need >= q = {q}", "F3, d_out = 1")
+    if q == 1:
+        rows = len({i for _, i, _ in alloc})
+        ok = rows >= d_out and min(ws[l:]) >= d_out
+        return Verdict(int(ok), f"{rows} distinct rows touched, need >= d_out = {d_out}", "F3, q = 1")
+    raise ValueError(f"no closed form for a middle layer with d_out = {d_out} > 1 and q = {q} > 1; "
+                     "use lffn_exact_rank")
+
+
 def one_layer_verdict(widths, m: int, alloc, seed: int = 0) -> Verdict:
     """MP in {0, 1} for an allocation inside one layer (derived G3: outputs affine in it).
 
@@ -269,6 +319,8 @@ def one_layer_verdict(widths, m: int, alloc, seed: int = 0) -> Verdict:
         return last_layer_verdict(ws, m, alloc)
     if name == "W1" and m >= ws[0]:
         return first_layer_verdict(ws, m, alloc)
+    if ws[-1] == 1 or min(m, ws[0]) == 1:
+        return middle_layer_verdict(ws, m, alloc)
     r, e = lffn_exact_rank(ws, m, alloc, seed), equations(ws, m)
     return Verdict(int(r == e), f"exact span rank {r} vs E = {e}", "F3")
 
@@ -432,6 +484,36 @@ def rnn_siso_dimension(N: int, T: int) -> int:
     return min(check_int("T", T, 1), 2 * check_int("N", N, 1))
 
 
+def rnn_markov_dimension(N: int, d_in: int, d_out: int, T: int) -> int:
+    """E_K, the dimension of the length-T Markov sequences ``K_k = D W^k B`` of order-N
+    systems, in the regimes where realization theory gives it in closed form.
+
+    derived (R0).  Write ``H_ij`` for the block Hankel matrix ``[K_{a+b}]`` with i block
+    rows and j block columns (it uses ``K_0..K_{i+j-2}``); it has rank ``<= N``.
+    * free: no ``H_ij`` with ``i + j - 1 <= T`` has ``min(i d_out, j d_in) > N``: no rank
+      constraint bites and ``E_K = T d_in d_out`` (non-degenerate effective weights);
+    * determined: ``T >= ceil(N/d_out) + ceil(N/d_in)`` (observability plus controllability
+      index): the Ho-Kalman construction recovers ``(W, B, D)`` up to ``GL(N)``, so
+      ``E_K = N (d_in + d_out)`` (parameters minus the ``N^2`` of the similarity orbit);
+    * one hypersurface: exactly one constrained ``H_ij``, square of size ``N + 1``: its
+      determinant is the only equation, ``E_K = T d_in d_out - 1``.
+    SISO reduces to ``min(T, 2N)``.  Other cases raise ``ValueError`` (use
+    :func:`rnn_markov_rank`).
+    """
+    N, d_in, d_out, T = (check_int(n, v, 1) for n, v in
+                         (("N", N), ("d_in", d_in), ("d_out", d_out), ("T", T)))
+    bound = [(i, T + 1 - i) for i in range(1, T + 1)]
+    constrained = [(i, j) for i, j in bound if min(i * d_out, j * d_in) > N]
+    if not constrained:
+        return T * d_in * d_out
+    if T >= -(-N // d_out) + -(-N // d_in):
+        return N * (d_in + d_out)
+    if len(constrained) == 1 and constrained[0][0] * d_out == constrained[0][1] * d_in == N + 1:
+        return T * d_in * d_out - 1
+    raise ValueError(f"no closed form for E_K at N={N}, d_in={d_in}, d_out={d_out}, T={T}; "
+                     "use rnn_markov_rank")
+
+
 def rnn_readout_verdict(N, d_in, d_out, T, m, alloc) -> Verdict:
     """Readout-only allocation: MP = 1 iff every output row of D has
     ``>= min(m, T d_in)`` learnable entries.
@@ -503,15 +585,55 @@ def has_covering_matching(active) -> bool:
     return all(augment(mu, [False] * n_neurons) for mu in range(n_samples))
 
 
-def relu_readout_verdict(active) -> Verdict:
+def covering_matching_exists(active, exempt=None) -> np.ndarray:
+    """Vectorised :func:`has_covering_matching` over leading axes, by Hall's theorem.
+
+    ``active (..., neurons, samples)``: a matching covering every sample exists iff every
+    set of samples is adjacent to at least as many neurons (Hall 1935).  ``exempt
+    (..., samples)`` marks samples that need no neuron (they are dropped).  Enumerates
+    the ``2^m - 1`` sample sets, so m is limited to 12.
+    """
+    act = np.asarray(active, dtype=bool)
+    m = act.shape[-1]
+    if m > 12:
+        raise ValueError(f"samples must be <= 12 for the Hall enumeration, got {m}")
+    need = np.ones(act.shape[:-2] + (m,), bool) if exempt is None else ~np.asarray(exempt, bool)
+    ok = np.ones(act.shape[:-2], dtype=bool)
+    for size in range(1, m + 1):
+        for subset in itertools.combinations(range(m), size):
+            sub = list(subset)
+            ok &= act[..., sub].any(-1).sum(-1) >= need[..., sub].sum(-1)
+    return ok
+
+
+def relu_readout_matchable(active, r) -> np.ndarray:
+    """Readout-only match criterion (one output, ``d_in >= m``), vectorised: a covering
+    matching of the samples that need a learnable neuron.
+
+    derived (Q1): ``u_S^T Phi_S = r`` with generic non-zero entries of ``Phi_S`` is
+    solvable iff the rank of ``Phi_S`` restricted to the non-trivial equations equals
+    their number.  A sample with no active learnable neuron and ``r_mu = 0`` exactly (it
+    happens with positive probability: every teacher neuron and every fixed student
+    neuron inactive on it) is the equation 0 = 0 and needs no neuron.  ``active
+    (..., neurons, samples)``, ``r (..., samples)``.
+    """
+    act = np.asarray(active, dtype=bool)
+    exempt = (np.asarray(r) == 0) & ~act.any(-2)
+    return covering_matching_exists(act, exempt)
+
+
+def relu_readout_verdict(active, r=None) -> Verdict:
     """Readout-only allocation (one output) with ``d_in >= m``: match iff
     ``rank Phi_S = m`` iff the activity graph has a covering matching.
 
     derived (Q1): ``y = u_S^T Phi_S + fixed`` is affine in ``u_S``; the non-zero entries of
     ``Phi_S = relu(W_S X)`` are generic when ``d_in >= m``, so the rank equals the size of
-    a maximum matching of the activity pattern.  MP < 1 even when ``|S| >= m``.
+    a maximum matching of the activity pattern.  MP < 1 even when ``|S| >= m``.  With the
+    residual ``r`` given, samples with ``r_mu = 0`` and no active learnable neuron are
+    exempt (see :func:`relu_readout_matchable`).
     """
-    ok = has_covering_matching(active)
+    ok = (has_covering_matching(active) if r is None
+          else bool(relu_readout_matchable(active, r)))
     return Verdict(int(ok), "covering matching " + ("exists" if ok else "does not exist"), "Q1")
 
 
@@ -579,14 +701,16 @@ def relu_neurons_mp(k, p):
     return 1 - sp.Integer(2) ** (1 - k) * (1 - p)
 
 
-def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
-    """Exact match criterion when each of M = m neurons has one learnable input weight.
+def relu_one_per_neuron_solution(Z0, C, u, r) -> tuple[np.ndarray, np.ndarray]:
+    """Exact match criterion, with a solution, when each of M = m neurons has one
+    learnable input weight.
 
     ``y_mu(theta) = sum_k u_k relu(Z0_k,mu + theta_k C_k,mu)`` must equal ``r_mu``.
     derived: theta_k's breakpoints ``-Z0/C`` cut the line into m + 1 intervals; on each
     product cell the activity pattern is constant and the system is linear, so a match
     exists iff some cell's linear solution lies inside its cell.  Arrays: ``Z0, C``
-    (..., M, m), ``u`` (..., M), ``r`` (..., m); returns a bool array (...).
+    (..., M, m), ``u`` (..., M), ``r`` (..., m); returns (found (...), theta (..., M))
+    with theta from the first cell found (NaN where there is none).
     """
     Z0, C, u, r = (np.asarray(a, dtype=float) for a in (Z0, C, u, r))
     M, m = Z0.shape[-2:]
@@ -598,6 +722,7 @@ def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
     mids = np.concatenate([bps[..., :1] - 1, 0.5 * (bps[..., 1:] + bps[..., :-1]),
                            bps[..., -1:] + 1], axis=-1)              # (..., M, m+1)
     found = np.zeros(Z0.shape[:-2], dtype=bool)
+    solution = np.full(Z0.shape[:-2] + (M,), np.nan)
     for cell in itertools.product(range(m + 1), repeat=M):
         idx, rows = np.array(cell), np.arange(M)
         lo, hi = edges[..., rows, idx], edges[..., rows, idx + 1]       # (..., M)
@@ -610,8 +735,15 @@ def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
         Gs = np.where(okdet[..., None, None], G, np.eye(m))
         theta = np.linalg.solve(Gs, rhs[..., None])[..., 0]
         inside = np.all((theta >= lo) & (theta <= hi), axis=-1)
-        found |= okdet & inside
-    return found
+        new = okdet & inside & ~found
+        solution = np.where(new[..., None], theta, solution)
+        found |= new
+    return found, solution
+
+
+def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
+    """The verdict of :func:`relu_one_per_neuron_solution` (bool array (...))."""
+    return relu_one_per_neuron_solution(Z0, C, u, r)[0]
 
 
 # --------------------------------------------------------------------------- registry
@@ -646,8 +778,8 @@ def _equations_formula(widths, m):
              / sp.binomial(sp.Symbol("r") * sp.Symbol("len"), sp.Symbol("M"))))
 def _single_layer_fraction_formula(widths, m, layer, M):
     f = single_layer_fraction(widths, m, layer, M)
-    return {"fraction": f"{f.numerator}/{f.denominator}",
-            "value": sp.Float(sp.Rational(f.numerator, f.denominator), 30)}
+    exact = sp.Rational(f.numerator, f.denominator)
+    return {"fraction": exact, "value": sp.Float(exact, 30)}
 
 
 @formula("allocation.relu_spread_mp",

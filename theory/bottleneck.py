@@ -25,7 +25,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from dltv.theory.formulas import Param, check_int, check_positive, check_real, formula
+from dltv.theory.formulas import Param, check_int, check_real, formula
 
 DPS = 40  # working precision of the mpmath evaluations (digits)
 
@@ -45,14 +45,46 @@ Y_SYM = sp.Symbol("y", nonnegative=True)
 
 
 # --------------------------------------------------------------------------- inputs
+def _real(name: str, value, low=None, *, low_open: bool = False):
+    """:func:`check_real`, refusing sympy's nan (whose finiteness is undecided) as well."""
+    if isinstance(value, sp.Basic) and value.is_number and value.is_finite is not True:
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return check_real(name, value, low, low_open=low_open)
+
+
 def _singular_values(s) -> list:
     """Exact non-negative singular values (zeros allowed: they do not count)."""
     if isinstance(s, str):
         s = s.split(",")
-    vals = [check_real("s", v, 0) for v in s]
+    vals = [_real("s", v, 0) for v in s]
     if not vals:
         raise ValueError("s must list at least one singular value >= 0")
     return vals
+
+
+def _finite_array(name: str, value, ndim: int, *, nonnegative: bool = False) -> np.ndarray:
+    """``value`` as a float64 array of ``ndim`` dimensions with finite (and, if asked, ≥ 0) entries."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r}") from None
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must contain only finite numbers, got {value!r}")
+    if nonnegative and (arr < 0).any():
+        raise ValueError(f"{name} must contain only numbers >= 0 (singular values), got {value!r}")
+    return arr
+
+
+def _rtol(rtol) -> float:
+    try:
+        rtol = float(rtol)
+    except (TypeError, ValueError):
+        raise ValueError(f"rtol must be a real number in [0, 1), got {rtol!r}") from None
+    if not (math.isfinite(rtol) and 0 <= rtol < 1):
+        raise ValueError(f"rtol must lie in [0, 1), got {rtol!r}")
+    return rtol
 
 
 def _nonzero(s) -> list:
@@ -74,7 +106,7 @@ def linear_cost(s, L):
 @_at_dps
 def linear_cost_mp(s, L) -> mpmath.mpf:
     """:func:`linear_cost` evaluated with mpmath (40 digits); L may be any real > 0 here."""
-    L = mpmath.mpf(sp.N(check_positive("L", L), 50))
+    L = mpmath.mpf(sp.N(_real("L", L, 0, low_open=True), 50))
     return L * mpmath.fsum(mpmath.mpf(sp.N(v, 50)) ** (2 / L) for v in _nonzero(s))
 
 
@@ -142,9 +174,7 @@ def balanced_factorisation(A: np.ndarray, L: int, widths: Sequence[int] | None =
     (W_{ℓ+1}ᵀW_{ℓ+1} = W_ℓW_ℓᵀ) and Σ‖W_ℓ‖_F² = L Σ s_i^{2/L} = R(A; L).  Hidden frames U_ℓ
     (n_ℓ × r, orthonormal columns) default to the first r standard basis vectors.
     """
-    A = np.asarray(A, np.float64)
-    if A.ndim != 2:
-        raise ValueError(f"A must be a matrix, got shape {A.shape}")
+    A = _finite_array("A", A, 2)
     L = check_int("L", L, 1)
     U, s, Vt = np.linalg.svd(A, full_matrices=False)
     r = int((s > 1e-12 * max(s[0], 1e-300)).sum()) if s.size else 0
@@ -154,7 +184,10 @@ def balanced_factorisation(A: np.ndarray, L: int, widths: Sequence[int] | None =
         if len(widths) != L - 1 or any(int(n) < r for n in widths):
             raise ValueError(f"widths must list L-1 = {L - 1} hidden widths, each >= rank {r}")
         frames = [np.eye(int(n))[:, :r] for n in widths]
-    frames = [V] + [np.asarray(F, np.float64) for F in frames] + [U]
+    frames = [_finite_array("frames", F, 2) for F in frames]
+    if len(frames) != L - 1 or any(F.shape[1] != r for F in frames):
+        raise ValueError(f"frames must list L-1 = {L - 1} matrices with rank {r} = number of columns")
+    frames = [V] + frames + [U]
     root = np.diag(s ** (1.0 / L))
     return [frames[l + 1] @ root @ frames[l].T for l in range(L)]
 
@@ -165,8 +198,10 @@ def scalar_objective(s, y, L, lam):
 
     Derived: min_θ ‖W_L⋯W_1 − Y‖_F² + λ‖θ‖² = min_A ‖A − Y‖_F² + λ L Σ s_i(A)^{2/L}, and by
     von Neumann's trace inequality the optimal A shares Y's singular vectors.
+    Numbers or sympy symbols; non-finite numbers are refused.
     """
-    return (s - y) ** 2 + lam * L * s ** sp.Rational(2, L)
+    s, y, L, lam = (_real(n, v) for n, v in (("s", s), ("y", y), ("L", L), ("lam", lam)))
+    return (s - y) ** 2 + lam * L * s ** (sp.Integer(2) / L)
 
 
 def threshold(L, lam) -> dict:
@@ -177,13 +212,26 @@ def threshold(L, lam) -> dict:
     (L ≥ 3).  L = 2: soft threshold y_c = λ, no jump.  L = 1: ridge, y_c = 0, no jump.
     """
     L = check_int("L", L, 1)
-    lam = check_positive("lam", lam)
+    lam = _real("lam", lam, 0, low_open=True)
     if L == 1:
         return {"y_c": sp.Integer(0), "jump": sp.Integer(0)}
     if L == 2:
         return {"y_c": lam, "jump": sp.Integer(0)}
     s_c = (lam * (L - 2)) ** sp.Rational(L, 2 * L - 2)
     return {"y_c": sp.nsimplify(s_c * sp.Rational(L - 1, L - 2)), "jump": s_c}
+
+
+def nonzero_branch_onset(L, lam) -> dict:
+    """y_min(L, λ): the smallest y at which φ has a local minimiser s > 0, and that minimiser s_m (L ≥ 3).
+
+    Derived: stationary points s > 0 solve y = g(s) = s + λ s^{2/L−1}; g is convex with its
+    minimum at s_m^{2−2/L} = λ(L−2)/L, so y_min = g(s_m) = s_m (2L−2)/(L−2) < y_c.  For y in
+    (y_min, y_c) the non-zero local minimum is rank-overestimating (not global).
+    """
+    L = check_int("L", L, 3)
+    lam = _real("lam", lam, 0, low_open=True)
+    s_m = (lam * sp.Rational(L - 2, L)) ** sp.Rational(L, 2 * L - 2)
+    return {"y_min": sp.nsimplify(s_m * sp.Rational(2 * L - 2, L - 2)), "s_m": s_m}
 
 
 @_at_dps
@@ -213,8 +261,8 @@ def local_minima(y, L, lam) -> list:
     is a rank-overestimating local minimum.  L ≤ 2: the unique minimiser.
     """
     L = check_int("L", L, 1)
-    y = check_real("y", y, 0)
-    lam = check_positive("lam", lam)
+    y = _real("y", y, 0)
+    lam = _real("lam", lam, 0, low_open=True)
     roots = _stationary_points(y, L, lam)
     if L == 1:
         return roots or [mpmath.mpf(0)]
@@ -242,7 +290,7 @@ def schatten_bound(jac_singular_values, L) -> float:
     Biases only add to ‖θ‖².  Hence R(f;Ω,L) ≥ L sup_x ‖Jf(x)‖_{S_{2/L}}^{2/L}.
     """
     L = check_int("L", L, 1)
-    sv = np.asarray(jac_singular_values, np.float64)
+    sv = _finite_array("jac_singular_values", jac_singular_values, 1, nonnegative=True)
     return float(L * (sv[sv > 0] ** (2.0 / L)).sum())
 
 
@@ -253,7 +301,8 @@ def log_pdet_bound(jac_singular_values, L, rtol: float = 1e-10) -> float:
     R^(0)(f) ≥ rank Jf(x), and R^(1)(f) ≥ 2 log|Jf(x)|_+ whenever R^(0)(f) = rank Jf(x).
     """
     L = check_int("L", L, 1)
-    sv = np.asarray(jac_singular_values, np.float64)
+    sv = _finite_array("jac_singular_values", jac_singular_values, 1, nonnegative=True)
+    rtol = _rtol(rtol)
     keep = sv[sv > rtol * sv.max()] if sv.size and sv.max() > 0 else sv[:0]
     return float(L * keep.size + 2 * np.log(keep).sum())
 
@@ -269,7 +318,7 @@ def layer_bottleneck_gap(layer_singular_values: Sequence[np.ndarray], k: int) ->
     k = check_int("k", k, 0)
     total = 0.0
     for sv in layer_singular_values:
-        sv = np.sort(np.asarray(sv, np.float64))[::-1]
+        sv = np.sort(_finite_array("layer_singular_values", sv, 1, nonnegative=True))[::-1]
         top, rest = sv[:k], sv[k:]
         if top.size < k or (top <= 0).any():
             return math.inf
@@ -280,7 +329,8 @@ def layer_bottleneck_gap(layer_singular_values: Sequence[np.ndarray], k: int) ->
 # --------------------------------------------------------------------------- subadditivity (linear maps)
 def log_pdet(A: np.ndarray, rtol: float = 1e-10) -> tuple[float, int]:
     """(log|A|_+, numerical rank): log of the product of the nonzero singular values."""
-    s = np.linalg.svd(np.asarray(A, np.float64), compute_uv=False)
+    s = np.linalg.svd(_finite_array("A", A, 2), compute_uv=False)
+    rtol = _rtol(rtol)
     if not s.size or s[0] == 0:
         return 0.0, 0
     keep = s[s > rtol * s[0]]
@@ -293,10 +343,20 @@ def composition_excess(A: np.ndarray, B: np.ndarray) -> tuple[float, bool]:
     Derived: under the rank condition log|AB|_+ = log|A|_+ + log|B|_+ + log|det(V_Aᵀ U_B)|
     with |det| ≤ 1, so the excess is ≤ 0 (R^(1) = 2 log|·|_+ is subadditive under composition).
     """
+    A, B = _finite_array("A", A, 2), _finite_array("B", B, 2)
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"A {A.shape} and B {B.shape} cannot be multiplied")
     lab, rab = log_pdet(A @ B)
     la, ra = log_pdet(A)
     lb, rb = log_pdet(B)
     return 2 * (lab - la - lb), (rab == ra == rb)
+
+
+def _same_shape(A, B) -> tuple[np.ndarray, np.ndarray]:
+    A, B = _finite_array("A", A, 2), _finite_array("B", B, 2)
+    if A.shape != B.shape:
+        raise ValueError(f"A {A.shape} and B {B.shape} must have the same shape")
+    return A, B
 
 
 def addition_excess(A: np.ndarray, B: np.ndarray) -> tuple[float, bool]:
@@ -305,6 +365,7 @@ def addition_excess(A: np.ndarray, B: np.ndarray) -> tuple[float, bool]:
     Derived: under the rank condition |A+B|_+ = |A|_+|B|_+ sqrt(det PᵀP det QᵀQ) with
     P = [U_A U_B], Q = [V_A V_B], and Fischer's inequality gives det ≤ 1: the excess is ≤ 0.
     """
+    A, B = _same_shape(A, B)
     ls, rs = log_pdet(A + B)
     la, ra = log_pdet(A)
     lb, rb = log_pdet(B)
@@ -315,6 +376,7 @@ def finite_depth_addition_excess(A: np.ndarray, B: np.ndarray, L: int) -> float:
     """R(A+B; L) − R(A; L) − R(B; L) (float): ≤ 0 for L ≥ 2 (Rotfel'd/McCarthy, Schatten p = 2/L ≤ 1),
     can be > 0 for L = 1 (‖A+B‖_F² is not subadditive)."""
     L = check_int("L", L, 1)
+    A, B = _same_shape(A, B)
 
     def cost(M):
         s = np.linalg.svd(M, compute_uv=False)

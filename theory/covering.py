@@ -14,12 +14,13 @@ paper's; the constants are ours.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from itertools import combinations_with_replacement
 
 import mpmath
 import sympy as sp
 
-from dltv.theory.formulas import Param, check_choice, check_int, check_positive, formula
+from dltv.theory.formulas import Param, check_choice, check_int, check_positive, check_real, formula
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "generic")
 _DPS = 40  # mpmath digits for logarithms of huge integers
@@ -27,13 +28,14 @@ _DPS = 40  # mpmath digits for logarithms of huge integers
 
 # --------------------------------------------------------------------------- validation
 def _widths(widths) -> list[int]:
-    """``widths`` as a list of >= 3 positive ints (d_0, hidden..., d_{L+1})."""
+    """``widths`` = (d_0, d_1, ..., d_L, d_{L+1}): input dimension, hidden widths, output
+    dimension, as a list of >= 3 positive ints (a full architecture)."""
     if isinstance(widths, str):
         widths = [w for w in widths.split(",")]
     ws = [check_int("widths", w, 1) for w in widths]
     if len(ws) < 3:
-        raise ValueError(f"widths must list d_0, at least one hidden width, d_(L+1) "
-                         f"(>= 3 entries), got {widths!r}")
+        raise ValueError(f"widths must list the whole architecture d_0 (input), the hidden "
+                         f"widths d_1..d_L and d_(L+1) (output): >= 3 entries, got {widths!r}")
     return ws
 
 
@@ -244,28 +246,176 @@ def orbit_count_multisets(q, N) -> int:
     return math.comb(q ** 3 + N - 1, N) * q
 
 
+def relu_shallow_function_count(levels, N, interval=(-2, 2)) -> int:
+    """Distinct functions on ``interval`` of 1-N-1 ReLU networks with every weight and bias
+    in ``levels``, exactly (rationals).
+
+    derived: on [lo, hi] a ReLU neuron a relu(w x + b) is 0 (dead), affine, or, with its
+    kink k = -b/w inside, affine plus a slope jump a|w| at k (for w < 0: a(wx + b) +
+    a|w| relu(x - k)).  A network is then (slope, intercept, jumps at interior kinks), a
+    unique representation of a continuous piecewise-linear function, so distinct
+    representations are distinct functions.  This counts what permutations, positive
+    rescalings (equal kinks), dead units and merged affine parts leave distinct.
+    """
+    exact = lambda v: Fraction(repr(v)) if isinstance(v, float) else Fraction(str(v))  # noqa: E731
+    try:
+        lv = [exact(v) for v in levels]
+        lo, hi = (exact(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"levels and interval must be numbers, got {levels!r}, {interval!r}") from None
+    if len(set(lv)) != len(lv) or not lv:
+        raise ValueError(f"levels must be distinct numbers, got {levels!r}")
+    N = check_int("N", N, 1)
+    if not lo < hi:
+        raise ValueError(f"interval must be (lo, hi) with lo < hi, got {interval!r}")
+
+    def piece(w, b, a):
+        if w == 0:
+            return 0, a * max(b, 0), ()  # constant neuron
+        k = -b / w
+        inside = lo < k < hi
+        affine = (w < 0) if inside else (w > 0) == (k <= lo)
+        s, t = (a * w, a * b) if affine else (0, 0)
+        return s, t, ((k, a * abs(w)),) if inside else ()
+
+    pieces = [piece(w, b, a) for w in lv for b in lv for a in lv]
+    forms = set()
+    for multiset in combinations_with_replacement(range(len(pieces)), N):
+        s = sum(pieces[i][0] for i in multiset)
+        t = sum(pieces[i][1] for i in multiset)
+        jumps: dict = {}
+        for i in multiset:
+            for k, j in pieces[i][2]:
+                jumps[k] = jumps.get(k, 0) + j
+        kinks = frozenset((k, j) for k, j in jumps.items() if j != 0)
+        forms.update((s, t + c, kinks) for c in lv)
+    return len(forms)
+
+
 def sorted_tuples_bruteforce(m: int, d: int) -> int:
     """Non-increasing index tuples in {0..m-1}^d, enumerated (independent check)."""
     return sum(1 for _ in combinations_with_replacement(range(m), d))
 
 
-def generalisation_term(log_N, n, eta, M=1, lip_loss=1, eps=0) -> sp.Expr:
+def generalisation_term(log_N, n, eta, M=1, lip_loss=1, *, eps) -> sp.Expr:
     """2 Lip eps + M sqrt((log N + log(2/eta)) / (2n)): uniform deviation over the class.
 
-    derived template (Hoeffding + union bound over an eps-cover); replacing log N_classical
-    by log N_permutation lowers it.  Not the paper's verbatim theorem.
+    derived template (Hoeffding + union bound over an eps-cover in sup norm, for a loss in
+    [0, M] that is ``lip_loss``-Lipschitz in the prediction): with probability >= 1 - eta,
+    sup_f |R(f) - R_n(f)| <= this, where ``log_N`` is the log covering number at ``eps``.
+    ``eps`` (keyword, required) is the radius of the cover behind ``log_N``: without the
+    2 Lip eps term the expression is not a bound (it falls to the single-function value
+    as eps grows).  Not the paper's verbatim theorem.
     """
+    n, eta, M, lip_loss = _deviation_args(n, eta, M, lip_loss)
+    eps = check_real("eps", eps, 0)
+    return 2 * lip_loss * eps + M * sp.sqrt((log_N + sp.log(2 / eta)) / (2 * n))
+
+
+def _deviation_args(n, eta, M, lip_loss) -> tuple:
+    """The sample size, confidence, loss bound and loss Lipschitz constant, checked."""
     n = check_int("n", n, 1)
     eta = check_positive("eta", eta)
     if not eta < 1:
         raise ValueError(f"eta must lie in (0, 1), got {eta}")
-    return 2 * lip_loss * eps + M * sp.sqrt((log_N + sp.log(2 / eta)) / (2 * n))
+    return n, eta, check_positive("M", M), check_real("lip_loss", lip_loss, 0)
+
+
+def _log_cover(widths, m: int, permutation: bool):
+    """log of the covering bound at grid size m (mpmath): S log m, or with the sorted cells
+    (S - sum d_l) log m + sum_l log C(m + d_l - 1, d_l)."""
+    hid = widths[1:-1]
+    S = sum(widths[i + 1] * (widths[i] + 1) for i in range(len(widths) - 1))
+    logm = mpmath.log(m)
+    if not permutation:
+        return S * logm
+    return (S - sum(hid)) * logm + sum(mpmath.loggamma(m + dl) - mpmath.loggamma(m)
+                                       - mpmath.loggamma(dl + 1) for dl in hid)
+
+
+def _deviation_at(widths, B_lambda, m, n, eta, M, lip_loss, permutation):
+    """The uniform-deviation bound with eps = B Lambda / m, the smallest radius of grid size m."""
+    eps = B_lambda / m
+    log_N = _log_cover(widths, m, permutation)
+    return 2 * lip_loss * eps + M * mpmath.sqrt((log_N + mpmath.log(2 / eta)) / (2 * n))
+
+
+def optimal_deviation_bound(widths, B, n, eta, M=1, lip_loss=1, permutation=True,
+                            m_hint: int | None = None) -> dict:
+    """min over eps > 0 of 2 Lip eps + M sqrt((log N(eps) + log(2/eta)) / (2n)), exact.
+
+    derived: N(eps) depends on eps only through m = ceil(B Lambda / eps), and for fixed m the
+    term 2 Lip eps is smallest at eps = B Lambda / m, so the minimum is over integers m >= 1
+    of g(m) = 2 Lip B Lambda / m + M sqrt((log N_m + log(2/eta)) / (2n)).  Its forward
+    difference changes sign once (the first term falls like 1/m^2, the second like
+    1/(m sqrt(log m))), so the first m with g(m+1) >= g(m) is the minimiser; found by
+    doubling (from ``m_hint``/4 when that lies below m*) and bisection at 40 digits.
+    Returns the bound, eps* and m*.
+    """
+    d = _widths(widths)
+    B = check_positive("B", B)
+    n, eta, M, lip_loss = _deviation_args(n, eta, M, lip_loss)
+    lam = lipschitz_constant(d, B)
+    with mpmath.workdps(_DPS):
+        mp = lambda x: mpmath.mpf(sp.N(x, _DPS))  # noqa: E731
+        args = (mp(B * lam), n, mp(eta), mp(M), mp(lip_loss), bool(permutation))
+        g = lambda m: _deviation_at(d, args[0], m, *args[1:])  # noqa: E731
+        rising = lambda m: g(m + 1) >= g(m)  # noqa: E731
+        lo = 1 if m_hint is None else max(1, int(m_hint) // 4)  # a start below m*, if it is
+        if lo > 1 and rising(lo):
+            lo = 1
+        hi = 2 * lo
+        while not rising(hi):
+            lo, hi = hi, 2 * hi
+            if hi > 2 ** 200:
+                raise ValueError("lip_loss: the bound keeps falling with m; give lip_loss > 0")
+        while hi - lo > 1:  # rising(hi) holds, and rising(lo) fails unless lo == 1
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if rising(mid) else (mid, hi)
+        m_star = lo if rising(lo) else hi
+        value = g(m_star)
+        return {"bound": sp.Float(mpmath.nstr(value, 35), 30), "m": sp.Integer(m_star),
+                "eps": sp.nsimplify(B * lam) / m_star}
+
+
+def single_function_deviation(n, eta, M=1) -> sp.Expr:
+    """M sqrt(log(2/eta) / (2n)): Hoeffding for one fixed function (no union over a cover).
+
+    It is what the bound without its 2 Lip eps term tends to as eps -> oo (N = 1 at m = 1).
+    """
+    return generalisation_term(0, n, eta, M, 0, eps=0)
+
+
+def sample_size_needed(widths, B, target, eta, M=1, lip_loss=1, permutation=True) -> int:
+    """Smallest n at which the eps-minimised uniform-deviation bound is <= ``target``.
+
+    derived: the minimised bound decreases strictly in n; bisection on n after doubling.
+    """
+    target = check_positive("target", target)
+    hint = [None]
+
+    def ok(n):
+        opt = optimal_deviation_bound(widths, B, n, eta, M, lip_loss, permutation, hint[0])
+        hint[0] = int(opt["m"])
+        return opt["bound"] <= target
+
+    lo, hi = 0, 1
+    while not ok(hi):
+        lo, hi = hi, 2 * hi
+        if hi > 2 ** 80:
+            raise ValueError(f"target={target} is not reached for n < 2^80")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
 
 
 # --------------------------------------------------------------------------- registry
 _SRC = ("derived formalisation of Shen (arXiv 2305.11417): Lipschitz-in-parameters grid "
         "cover; the permutation bound covers only neuron-sorted parameter vectors")
-_WIDTHS = Param("widths", "ints", "comma list d_0,...,d_{L+1} (>= 3 entries)", low=1)
+_WIDTHS = Param("widths", "ints",
+                "all layer widths d_0,d_1,...,d_L,d_{L+1}: input dimension, the hidden widths, output "
+                "dimension (>= 3 entries; 1,8,8,1 is two hidden layers of 8)", low=1)
 _B = Param("B", "real", "bound on every weight and bias", low=0, low_open=True)
 _EPS = Param("eps", "real", "covering radius in sup norm over [-1,1]^{d_0}", low=0, low_open=True)
 
@@ -326,13 +476,27 @@ def _covering_volume_fraction(widths, activation):
     return effective_volume_fraction(widths, activation)
 
 
-@formula("covering.generalisation", source=_SRC + "; Hoeffding + union bound",
-         statement="uniform deviation term M sqrt((log N + log(2/eta))/(2n)) with both covering bounds",
+@formula("covering.generalisation", source=_SRC + "; Hoeffding + union bound over an eps-cover",
+         statement="uniform deviation bound 2 Lip eps + M sqrt((log N(eps) + log(2/eta))/(2n)) with "
+                   "both covering bounds, at the given eps and minimised over eps",
          params=[_WIDTHS, _B, _EPS, Param("n", "int", "sample size", low=1),
-                 Param("eta", "real", "failure probability in (0,1)", low=0, high=1, low_open=True)],
-         symbolic=lambda: sp.Eq(sp.Symbol("gap"), sp.Symbol("M") * sp.sqrt(
-             (sp.Symbol("log_N") + sp.log(2 / sp.Symbol("eta"))) / (2 * sp.Symbol("n")))))
-def _covering_generalisation(widths, B, eps, n, eta):
+                 Param("eta", "real", "failure probability in (0,1)", low=0, high=1, low_open=True),
+                 Param("M", "real", "range of the loss [0, M]", low=0, low_open=True, default=1),
+                 Param("lip_loss", "real", "Lipschitz constant of the loss in the prediction", low=0,
+                       low_open=True, default=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("gap"), 2 * sp.Symbol("Lip") * sp.Symbol("epsilon")
+                                + sp.Symbol("M") * sp.sqrt((sp.Symbol("log_N") + sp.log(2 / sp.Symbol("eta")))
+                                                           / (2 * sp.Symbol("n")))))
+def _covering_generalisation(widths, B, eps, n, eta, M, lip_loss):
+    """At ``eps``: keys classical / permutation; minimised over eps: *_optimal, with the
+    minimising radius eps_* and grid size m_*; single_function: the one-function value."""
     lb = log_bounds(widths, B, eps)
-    return {"classical": sp.N(generalisation_term(lb["log_N_classical"], n, eta), 30),
-            "permutation": sp.N(generalisation_term(lb["log_N_permutation"], n, eta), 30)}
+    out = {"classical": sp.N(generalisation_term(lb["log_N_classical"], n, eta, M, lip_loss, eps=eps), 30),
+           "permutation": sp.N(generalisation_term(lb["log_N_permutation"], n, eta, M, lip_loss, eps=eps), 30),
+           "single_function": sp.N(single_function_deviation(n, eta, M), 30)}
+    for kind, perm in (("classical", False), ("permutation", True)):
+        opt = optimal_deviation_bound(widths, B, n, eta, M, lip_loss, perm)
+        out[f"{kind}_optimal"] = opt["bound"]
+        out[f"eps_{kind}_optimal"] = opt["eps"]
+        out[f"m_{kind}_optimal"] = opt["m"]
+    return out

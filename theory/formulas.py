@@ -10,6 +10,7 @@ Area modules register their formulas at import with :func:`formula`;
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 from dataclasses import dataclass, field
@@ -23,7 +24,12 @@ AREAS = ("correlations", "covering", "allocation", "regions", "bottleneck")
 
 # --------------------------------------------------------------------------- validation
 def _number(name: str, value: Any) -> sp.Rational | sp.Float | sp.Expr:
-    """Convert ``value`` to an exact sympy number; strings like '1/2', '0.3' become rationals."""
+    """Convert ``value`` to an exact sympy number; '1/2', '0.3' and 0.3 become rationals.
+
+    A Python float is read as the shortest decimal that rounds to it (``repr``), the
+    way the CLI reads the same text: 0.3 is 3/10 from Python and from ``dltv formula
+    eval``, not the binary expansion 5404319552844595/18014398509481984.
+    """
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if isinstance(value, str):
@@ -37,8 +43,10 @@ def _number(name: str, value: Any) -> sp.Rational | sp.Float | sp.Expr:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value!r}")
-        return sp.Rational(value)  # exact binary value of the float
+        return sp.Rational(Fraction(repr(float(value))))
     if isinstance(value, sp.Basic):
+        if value.is_number and value.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            raise ValueError(f"{name} must be a finite real number, got {value!r}")
         if value.is_number and value.is_finite is not False and value.is_real is not False:
             return value
         if not value.is_number:
@@ -174,6 +182,24 @@ class Formula:
     evaluate_fn: Callable[..., Any] = field(repr=False)
     symbolic: Callable[[], Any] = field(repr=False)
 
+    def expressions(self) -> dict[str, Any]:
+        """The general statement as {name: sympy expression} ('' for a single one)."""
+        expr = self.symbolic()
+        return dict(expr) if isinstance(expr, dict) else {"": expr}
+
+    def latex(self) -> str:
+        """The statement in LaTeX (several expressions joined by line breaks)."""
+        return r" \\ ".join((rf"\text{{{k}}}:\ " if k else "") + sp.latex(e)
+                             for k, e in self.expressions().items())
+
+    def mathml(self) -> str:
+        """The statement as presentation MathML, one ``<math>`` element per expression."""
+        return "\n".join(f'<math display="block">{sp.mathml(markup_safe(e), printer="presentation")}</math>'
+                         for e in self.expressions().values())
+
+    def _repr_latex_(self) -> str:  # Jupyter renders the formula
+        return f"$\\displaystyle {self.latex()}$"
+
     def evaluate(self, **raw):
         known = {p.name: p for p in self.params}
         unknown = sorted(set(raw) - set(known))
@@ -188,10 +214,39 @@ class Formula:
                 values[p.name] = p.parse(p.default)
             else:
                 raise ValueError(f"missing parameter {p.name!r} for {self.id} ({p.doc})")
+        for used in _RECORDERS:
+            used.add(self.id)
         return self.evaluate_fn(**values)
 
 
+_MARKUP_UNSAFE = str.maketrans({"<": "⟨", ">": "⟩", "&": "＆"})
+
+
+def markup_safe(expr):
+    """``expr`` with symbol names that would break markup (``<relu_a relu_b>``) spelt with ⟨ ⟩.
+
+    sympy's MathML printer pastes symbol names into the markup unescaped.
+    """
+    if not isinstance(expr, sp.Basic):
+        return expr
+    swap = {s: sp.Symbol(s.name.translate(_MARKUP_UNSAFE), **s.assumptions0)
+            for s in expr.atoms(sp.Symbol) if s.name != s.name.translate(_MARKUP_UNSAFE)}
+    return expr.xreplace(swap) if swap else expr
+
+
 _REGISTRY: dict[str, Formula] = {}
+_RECORDERS: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def recording_formulas():
+    """Collect the ids of the registered formulas evaluated inside the block."""
+    used: set[str] = set()
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
 
 
 def formula(id: str, *, source: str, statement: str, params: Sequence[Param],

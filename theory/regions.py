@@ -57,10 +57,25 @@ def region_count(depth) -> sp.Integer:
     return sp.Integer(2) ** d
 
 
+def hidden_widths(widths: Sequence[int]) -> list[int]:
+    """n_1, ..., n_L from ``widths`` = d_0, ..., d_{L+1} (input, hidden..., output) with d_0 = 1.
+
+    The 1-D region formulas need a scalar input; ValueError naming ``widths`` otherwise.
+    """
+    ws = [check_int("widths", w, 1) for w in (widths.split(",") if isinstance(widths, str) else widths)]
+    if len(ws) < 2:
+        raise ValueError(f"widths must list d_0, ..., d_(L+1) (input, hidden..., output), got {list(ws)}")
+    if ws[0] != 1:
+        raise ValueError(f"widths must start with the input width d_0 = 1 (1-D input), got {list(ws)}")
+    return ws[1:-1]
+
+
 def max_regions_1d(widths: Sequence[int]) -> sp.Integer:
-    """Upper bound prod_l (n_l + 1) on pieces of a 1-D-input ReLU net (Serra et al. 2018, n_0 = 1)."""
-    ws = [check_int("widths", w, 1) for w in widths]
-    return sp.Mul(*[sp.Integer(w + 1) for w in ws])
+    """Upper bound prod_l (n_l + 1) on the regions of a 1-D-input ReLU net (Serra et al. 2018, Thm 1 at n_0 = 1).
+
+    ``widths`` = d_0, ..., d_{L+1} (input d_0 = 1, hidden n_1..n_L, output).
+    """
+    return sp.Mul(*[sp.Integer(w + 1) for w in hidden_widths(widths)])
 
 
 # --------------------------------------------------------------------------- the law
@@ -175,11 +190,54 @@ def zero_bias_regions() -> sp.Integer:
     return sp.Integer(1)
 
 
-def hanin_rolnick_bound(neurons) -> sp.Integer:
-    """Mean regions along a line at initialisation grow like #neurons, not with depth
-    (Hanin & Rolnick 2019, arXiv 1901.09021); tested here as E[#regions on [0,1]] <= #neurons + 1,
-    the count on the whole line of one hidden layer (each neuron one kink)."""
-    return check_int("neurons", neurons, 1) + sp.Integer(1)
+def hanin_rolnick_regions(crossings) -> sp.Expr:
+    """E[#activation regions on a segment] = 1 + sum_z int E[|z'(x)| rho_{b_z}(-u_z(x))] dx.
+
+    Hanin & Rolnick 2019 (arXiv 1901.09021), Thm 3 at k = 1 (Kac-Rice): neuron z = u_z(x) + b_z
+    with its bias b_z independent of u_z crosses zero on average int E[|z'| rho_b(-u)] dx times
+    along the segment; a.s. every crossing is one boundary, and regions = 1 + boundaries.
+    ``crossings`` is that sum of integrals (measured by Monte Carlo over networks and points).
+    """
+    return 1 + check_real("crossings", crossings, 0)
+
+
+def gradient_second_moment(init: str, layer) -> sp.Expr:
+    """E[z_l'(x)^2] of a layer-l neuron of a scalar-input ReLU net at initialisation, any x.
+
+    derived: E[z_{l+1}'^2] = n_l Var(w) E[1{z_l > 0} z_l'^2] = n_l Var(w) E[z_l'^2]/2, because
+    (w, b) -> (-w, -b) of one neuron maps z -> -z, z' -> -z' (symmetric weights and biases).
+    He (Var w = 2/fan_in): 2 at every layer.  PyTorch default (U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    Var w = 1/(3 fan_in)): 1/3 at layer 1, divided by 6 per layer.
+    """
+    l = check_int("layer", layer, 1)
+    if init == "he":
+        return sp.Integer(2)
+    if init == "default":
+        return sp.Rational(1, 3) / sp.Integer(6) ** (l - 1)
+    raise ValueError(f"init must be he or default, got {init!r}")
+
+
+def hanin_rolnick_bound(widths: Sequence[int], init: str = "he", bias_var=sp.Rational(1, 10), length=1) -> sp.Expr:
+    """E[#regions on a segment of length ell] <= 1 + ell sum_l n_l C_grad,l C_bias,l.
+
+    Hanin & Rolnick 2019 (arXiv 1901.09021), Thm 3 at k = 1 with rho_b <= C_bias and
+    E|z'| <= sqrt(E z'^2) = C_grad (:func:`gradient_second_moment`).  ``widths`` = d_0, ..., d_{L+1}
+    with d_0 = 1.  He with biases N(0, bias_var): C_bias = 1/sqrt(2 pi bias_var), so the bound is
+    1 + ell N / sqrt(pi bias_var), linear in the number of neurons N and independent of depth.
+    PyTorch default: C_bias,l = sqrt(n_{l-1})/2 (uniform biases).
+    """
+    hidden = hidden_widths(widths)
+    ell = check_real("length", length, 0, low_open=True)
+    fan_in = [1, *hidden[:-1]]
+    total = sp.Integer(0)
+    for l, (n, f) in enumerate(zip(hidden, fan_in), start=1):
+        c_grad = sp.sqrt(gradient_second_moment(init, l))
+        if init == "he":
+            c_bias = 1 / sp.sqrt(2 * sp.pi * check_real("bias_var", bias_var, 0, low_open=True))
+        else:
+            c_bias = sp.sqrt(f) / 2
+        total += n * c_grad * c_bias
+    return hanin_rolnick_regions(0) + ell * total
 
 
 # --------------------------------------------------------------------------- registry
@@ -262,9 +320,35 @@ def _gau(n, weight_var, bias_var):
     return one_layer_gaussian_pieces(n, weight_var, bias_var)
 
 
+_WIDTHS_DOC = "d_0,...,d_(L+1): input (must be 1), hidden widths, output"
+
+
 @formula("regions.max-regions-1d", source="Serra, Tjandraatmadja & Ramalingam 2018 (ICML), Thm 1 at n_0 = 1",
-         statement="pieces of a scalar-input ReLU net <= prod_l (n_l + 1)",
-         params=[Param("widths", "ints", "hidden widths n_1,...,n_L", low=1)],
+         statement="regions of a scalar-input ReLU net <= prod_l (n_l + 1) over the hidden widths",
+         params=[Param("widths", "ints", _WIDTHS_DOC, low=1)],
          symbolic=lambda: sp.Product(sp.Indexed("n", sp.Symbol("l")) + 1, (sp.Symbol("l"), 1, sp.Symbol("L"))))
 def _maxr(widths):
     return max_regions_1d(widths)
+
+
+@formula("regions.init.hanin-rolnick", source="Hanin & Rolnick 2019 (arXiv 1901.09021), Thm 3 at k = 1",
+         statement="E[#regions on a segment] = 1 + sum_z int E[|z'(x)| rho_b(-u_z(x))] dx",
+         params=[Param("crossings", "real", "sum over neurons of int E[|z'| rho_b(-u)] dx (expected crossings)",
+                       low=0)],
+         symbolic=lambda: 1 + sp.Symbol("C"))
+def _hr(crossings):
+    return hanin_rolnick_regions(crossings)
+
+
+@formula("regions.init.hanin-rolnick-bound", source="Hanin & Rolnick 2019 (arXiv 1901.09021), Thm 3 at k = 1; "
+         "derived: E z'^2 at initialisation",
+         statement="E[#regions on a segment of length ell] <= 1 + ell sum_l n_l C_grad,l C_bias,l "
+                   "(He: 1 + ell N/sqrt(pi bias_var))",
+         params=[Param("widths", "ints", _WIDTHS_DOC, low=1),
+                 Param("init", "choice", "he (N(0, 2/fan_in) weights, N(0, bias_var) biases) or default (PyTorch)",
+                       choices=("he", "default"), default="he"),
+                 Param("bias_var", "real", "bias variance (he)", low=0, low_open=True, default="1/10"),
+                 Param("length", "real", "segment length ell", low=0, low_open=True, default="1")],
+         symbolic=lambda: 1 + sp.Symbol("ell") * sp.Symbol("N") / sp.sqrt(sp.pi * sp.Symbol("sigma_b") ** 2))
+def _hr_bound(widths, init, bias_var, length):
+    return hanin_rolnick_bound(widths, init, bias_var, length)
