@@ -11,8 +11,9 @@ gets one test per claim it registered.  Settings come from the environment:
 ``DLTV_FULL=1`` (larger budgets), ``DLTV_DEVICE=cuda``, ``DLTV_SEED=<int>``,
 ``DLTV_REPORTS=<folder>`` (default ``reports`` under the rootdir).  The claims of
 the session share the suite's false-alarm budget.  A session that runs only some
-of the claims in the modules it collected (``-k``, ``::test_claim[id]``) writes its
-report to ``partial/`` inside that folder, so the full report is never replaced by
+of the claims in the modules it collected (``-k``, ``::test_claim[id]``), or only
+some of dltv's own claims (one area's file), writes its report to ``partial/`` inside
+that folder, so the full report is never replaced by
 a part of it.  A session that runs every registered claim also fails when some
 registered formula was the prediction of none of them.
 """
@@ -64,9 +65,11 @@ def pytest_sessionfinish(session, exitstatus):
 
     s = settings_from_env()
     ran = {r.claim.id for r in _RESULTS}
-    complete = ran >= _RUN["collected"]  # every claim of the collected modules ran
-    writer = session.config.get_terminal_writer()
     own = {c.id for c in load_claims().values() if c.module.startswith("dltv.checks.")}
+    # complete: every collected claim ran, and all of dltv's own if any of them did
+    # (one area's file is a part of dltv's report, a user's module is a whole of its own)
+    complete = ran >= _RUN["collected"] | (own if ran & own else set())
+    writer = session.config.get_terminal_writer()
     if ran >= own:  # all of dltv's own claims ran: every registered formula must have fed one
         unchecked = formula_coverage(_RESULTS)["unchecked"]
         if unchecked:  # a registered formula that no claim uses as its prediction is unverified

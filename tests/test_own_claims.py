@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,18 @@ def test_claims_listed_under_the_entry_point_group_are_discovered(user_package, 
     monkeypatch.setattr(C, "_entry_points", lambda: [ep])
     ids = set(C.load_claims())
     assert {"mylab.gauss.mean", "mylab.gauss.sign"} <= ids
+
+
+def test_one_area_of_dltvs_claims_under_pytest_is_a_partial_run(tmp_path):
+    """`pytest checks/test_covering.py` must not replace the report of all claims."""
+    root = Path(__file__).resolve().parents[1]
+    reports = tmp_path / "rep"
+    env = dict(os.environ, DLTV_REPORTS=str(reports))
+    env.pop("PYTEST_ADDOPTS", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "checks/test_covering.py"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (reports / "results.json").exists()
+    part = json.loads((reports / "partial" / "results.json").read_text())["claims"]
+    assert len(part) >= 10 and all(c["area"] == "covering" for c in part)
