@@ -144,9 +144,9 @@ def _nlo_symbolic():
                  "orthogonal inputs, layers 4 and 6; collapsed sampler at n = 32, 64).",
        seed=2102, stochastic=True, formula=_nlo_symbolic,
        predicted="1/n coefficients n·δK_ab, V_ab,ab, V_aa,bb (NLO recursion)",
-       measured="6·10⁴ collapsed nets per width, n=32, 64; control variates, Richardson")
+       measured="2.5·10⁵ collapsed nets per width, n=32, 64; control variates, Richardson")
 def _finite_width_rate(ctx):
-    n_networks = 500_000 if ctx.full else 60_000
+    n_networks = 500_000 if ctx.full else 250_000
     lo, hi = RATE_WIDTHS
     depth = max(RATE_LAYERS)
     K = tc.kernel_recursion("relu", 2, 0, RATE_X, depth)
