@@ -73,7 +73,8 @@ def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = Fal
             raise ValueError(f"scales must have {d} values for depth {d}, got {len(s)}")
         nr._check_scales(s)
     min_f = _fractions("min-length", min_length)[0]
-    rc = nr.count_regions(nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s)), min_length=min_f)
+    rc = nr.count_regions(nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s)), min_length=min_f,
+                          progress=_layer_progress(d))
     out = {"depth": d, "activation_regions": rc.activation_regions, "affine_pieces": rc.affine_pieces,
            "scales": [str(v) for v in s]}
     if min_f > 0:
@@ -160,7 +161,7 @@ def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = No
         net = nr.module_layers(obj)
     else:
         raise ValueError(f"model must be an nn.Sequential or a state_dict, got {type(obj).__name__}")
-    rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f)
+    rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f, progress=_layer_progress(len(net) - 1))
     out = {"model": path, "interval": [str(lo_f), str(hi_f)], "activation_regions": rc.activation_regions,
            "affine_pieces": rc.affine_pieces}
     if min_f > 0:
@@ -188,3 +189,13 @@ def cmd_count(args) -> int:
             print(f"activation_regions_at_least_{out['min_length']} {out['long_regions']}")
             print(f"affine_pieces_at_least_{out['min_length']} {out['long_pieces']}")
     return 0
+
+
+def _layer_progress(depth: int, at_least: int = 12):
+    """Per-layer progress on stderr for counts deep enough to take a while (None otherwise)."""
+    import sys
+
+    if depth < at_least:
+        return None
+    return lambda layer, layers, segments: print(f"counting: layer {layer}/{layers}, {segments} segments",
+                                                 file=sys.stderr, flush=True)

@@ -474,7 +474,7 @@ def _integer_layers(layers) -> tuple[list, int]:
     return out, P
 
 
-def count_regions(net: Any, lo=0, hi=1, min_length=0) -> RegionCount:
+def count_regions(net: Any, lo=0, hi=1, min_length=0, progress=None) -> RegionCount:
     """Exact activation regions and affine pieces of a scalar-input ReLU MLP on [lo, hi].
 
     ReLU follows every layer but the last.  Algorithm (project notes Sec. 3.1): carry
@@ -483,6 +483,7 @@ def count_regions(net: Any, lo=0, hi=1, min_length=0) -> RegionCount:
     arithmetic is in integers (:func:`_integer_layers`), the cuts are Fractions.
     ``min_length`` (>= 0): also count the regions and pieces at least that long
     (``long_regions``, ``long_pieces``), e.g. to see how many are rounding slivers.
+    ``progress(layer, layers, segments)``, if given, is called after each hidden layer.
     """
     lo, hi = _frac(lo), _frac(hi)
     if not lo < hi:
@@ -493,7 +494,7 @@ def count_regions(net: Any, lo=0, hi=1, min_length=0) -> RegionCount:
     layers, P = _integer_layers(_as_layers(net))
     edges, A_all, B_all = [lo, hi], [[1]], [[0]]      # segment k = [edges[k], edges[k+1]], hidden A x + B
     cuts_all = []
-    for rows, bias in layers[:-1]:
+    for depth, (rows, bias) in enumerate(layers[:-1], 1):
         new_edges, new_A, new_B = [edges[0]], [], []
         for k, (A, B) in enumerate(zip(A_all, B_all)):
             l, r = edges[k], edges[k + 1]
@@ -519,6 +520,8 @@ def count_regions(net: Any, lo=0, hi=1, min_length=0) -> RegionCount:
             new_edges += cuts
             new_edges.append(r)
         edges, A_all, B_all = new_edges, new_A, new_B
+        if progress is not None:
+            progress(depth, len(layers) - 1, len(edges) - 1)
     rows, bias = layers[-1]
     pieces = []
     for k, (A, B) in enumerate(zip(A_all, B_all)):

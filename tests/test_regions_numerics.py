@@ -225,3 +225,12 @@ def test_float_fast_path_equals_fraction_path():
                         for W, b in layers]
         fast, slow = nr.count_regions(layers, -2, 2), nr.count_regions(as_fractions, -2, 2)
         assert fast.region_breakpoints == slow.region_breakpoints and fast.pieces == slow.pieces
+
+
+def test_count_reports_progress_per_hidden_layer():
+    import dltv.numerics.regions as nr
+
+    seen = []
+    rc = nr.count_regions(nr.sawtooth_layers(3), progress=lambda *a: seen.append(a))
+    assert [s[0] for s in seen] == [1, 2, 3] and all(s[1] == 3 for s in seen)
+    assert seen[-1][2] == rc.activation_regions
