@@ -454,7 +454,7 @@ def build_html(data: dict, results: list[Result], map_pngs: dict | None = None) 
         f"{_maps_html(data.get('maps', []), map_pngs or {})}{''.join(sections)}{foot}</body></html>\n")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the report from other readers
@@ -481,16 +481,16 @@ def write_report(results: list[Result], out_dir: str | os.PathLike = "reports", 
     data["maps"] = [dict(m, figure=f"figures/{map_figure_name(m)}") for m, _ in maps]
     written = set()
     for m, png in maps:
-        _atomic_write(out / "figures" / map_figure_name(m), png)
+        atomic_write(out / "figures" / map_figure_name(m), png)
         written.add(map_figure_name(m))
     for r in results:
         for name, png in r.figures.items():
             fn = figure_name(r.claim.id, name)
-            _atomic_write(out / "figures" / fn, png)
+            atomic_write(out / "figures" / fn, png)
             written.add(fn)
-    _atomic_write(out / "results.json", (json.dumps(data, indent=1) + "\n").encode())
-    _atomic_write(out / "index.md", build_markdown(data).encode())
-    _atomic_write(out / "index.html", build_html(data, results, {m["quantity"]: png for m, png in maps}).encode())
+    atomic_write(out / "results.json", (json.dumps(data, indent=1) + "\n").encode())
+    atomic_write(out / "index.md", build_markdown(data).encode())
+    atomic_write(out / "index.html", build_html(data, results, {m["quantity"]: png for m, png in maps}).encode())
     for stale in (out / "figures").glob("*.png"):
         if stale.name not in written:
             stale.unlink()

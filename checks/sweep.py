@@ -25,7 +25,6 @@ import importlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,16 +156,11 @@ class Cache:
             return None
 
     def put(self, qid: str, key: str, value: dict) -> None:
+        from dltv.checks.report import atomic_write
+
         path = self._path(qid, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cell.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(value, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, json.dumps(value).encode())
 
     def check_writable(self) -> None:
         probe = self.root
@@ -446,11 +440,11 @@ def map_figure(data: dict):
 
 
 def write_map(data: dict, out: str | os.PathLike) -> dict:
-    """PNG, JSON and CSV of one map in ``out``; returns the paths written."""
+    """PNG, JSON and CSV of one map in ``out`` (each written atomically); returns the paths."""
     import csv
     import io
 
-    import matplotlib.pyplot as plt
+    from dltv.checks.report import atomic_write
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -460,17 +454,9 @@ def write_map(data: dict, out: str | os.PathLike) -> dict:
     writer = csv.DictWriter(buf, fieldnames=list(data["cells"][0]))
     writer.writeheader()
     writer.writerows(data["cells"])
-    fig = map_figure(data)
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=110)
-    plt.close(fig)
-    for key, blob in (("json", (json.dumps(data, indent=1) + "\n").encode()), ("csv", buf.getvalue().encode()),
-                      ("png", png.getvalue())):
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{paths[key].name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, paths[key])
+    atomic_write(paths["json"], (json.dumps(data, indent=1) + "\n").encode())
+    atomic_write(paths["csv"], buf.getvalue().encode())
+    atomic_write(paths["png"], map_png(data))
     return {k: str(v) for k, v in paths.items()}
 
 
