@@ -1,8 +1,10 @@
 """``dltv bench``: throughput benchmarks contributed by the areas.
 
-Each area may provide ``checks/bench_<area>.py`` with ``run(quick, device) -> list[dict]``;
-every row names its ``bench`` and ``case`` and reports ``seconds`` plus whatever the
-area measures (throughput, speed-up, target, ok).
+Each area may provide ``checks/bench_<area>.py`` (and the further modules listed in
+``EXTRA_MODULES``) with ``run(quick, device) -> list[dict]``. Every row names its
+``bench`` and ``case``, reports ``seconds`` plus whatever the area measures, and states its
+``target`` (text) and whether it was met (``ok``: true, false, or null for a row that only
+reports a number). ``dltv bench --json`` prints the rows as they are.
 """
 from __future__ import annotations
 
@@ -10,20 +12,32 @@ import importlib
 
 from dltv.theory.formulas import AREAS
 
+#: benchmark modules beyond ``bench_<area>``, per area
+EXTRA_MODULES = {"correlations": ("bench_formulas",)}
 
-def bench_modules() -> dict:
+
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(f"dltv.checks.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"dltv.checks.{name}":
+            raise
+        return None
+
+
+def bench_modules() -> dict[str, list]:
+    """Each area with benchmarks -> its benchmark modules, in the order they run."""
     found = {}
     for area in AREAS:
-        try:
-            found[area] = importlib.import_module(f"dltv.checks.bench_{area}")
-        except ModuleNotFoundError as err:
-            if err.name != f"dltv.checks.bench_{area}":
-                raise
+        names = (f"bench_{area}", *EXTRA_MODULES.get(area, ()))
+        modules = [m for m in map(_optional_module, names) if m is not None]
+        if modules:
+            found[area] = modules
     return found
 
 
 def run_benchmarks(areas: list[str] | None, quick: bool, device: str, progress=None) -> list[dict]:
-    """Rows from every selected area's benchmark, in area order."""
+    """Rows from every selected area's benchmarks, in area order, each with ``target`` and ``ok``."""
     modules = bench_modules()
     chosen = areas or list(modules)
     for a in chosen:
@@ -31,10 +45,29 @@ def run_benchmarks(areas: list[str] | None, quick: bool, device: str, progress=N
             raise ValueError(f"area must be one of {', '.join(modules) or '(none with benchmarks)'}; got {a!r}")
     rows = []
     for a in chosen:
-        if progress:
-            progress(f"bench {a} ...")
-        rows += modules[a].run(quick=quick, device=device)
+        for module in modules[a]:
+            if progress:
+                progress(f"bench {module.__name__.rsplit('.', 1)[-1]} ...")
+            rows += [_with_target(r) for r in module.run(quick=quick, device=device)]
     return rows
+
+
+def _with_target(row: dict) -> dict:
+    """The row with ``target`` and ``ok`` present (``None`` where it only reports a number)."""
+    row = dict(row)
+    row.setdefault("target", None)
+    row.setdefault("ok", None)
+    if row["ok"] is not None:
+        row["ok"] = bool(row["ok"])
+    return row
+
+
+def target_summary(rows: list[dict]) -> str:
+    """One line: how many rows with a target met it, and which did not."""
+    judged = [r for r in rows if r.get("ok") is not None]
+    missed = [f"{r.get('bench')} {r.get('case')}" for r in judged if not r["ok"]]
+    line = f"targets met: {len(judged) - len(missed)} of {len(judged)}"
+    return line + (f" (not met: {'; '.join(missed)})" if missed else "")
 
 
 def format_table(rows: list[dict], width: int = 100) -> str:

@@ -136,12 +136,13 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from dltv.checks.bench import format_table, run_benchmarks
+    from dltv.checks.bench import format_table, run_benchmarks, target_summary
     from dltv.checks.settings import check_device
 
     rows = run_benchmarks(args.area, quick=not args.full, device=check_device(args.device),
                           progress=_progress)
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    _progress(target_summary(rows))
     return 0
 
 

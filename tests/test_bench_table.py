@@ -15,3 +15,27 @@ def test_wide_rows_wrap_into_blocks_of_at_most_100_columns():
             assert key in text
     assert text.count("n=64 L=20 k=2") >= 2  # the case is repeated in each block
     assert "4096" in text
+
+
+def test_every_row_states_its_target_and_the_summary_names_the_misses(monkeypatch):
+    import types
+
+    import dltv.checks.bench as bench
+
+    fast = types.SimpleNamespace(__name__="dltv.checks.bench_fake", run=lambda quick, device: [
+        {"bench": "fake", "case": "met", "seconds": 1.0, "target": "<= 2 s", "ok": 1},
+        {"bench": "fake", "case": "missed", "seconds": 3.0, "target": "<= 2 s", "ok": False},
+        {"bench": "fake", "case": "reported", "seconds": 0.1}])
+    monkeypatch.setattr(bench, "bench_modules", lambda: {"fake": [fast]})
+    rows = bench.run_benchmarks(None, quick=True, device="cpu")
+    assert [r["ok"] for r in rows] == [True, False, None]
+    assert rows[2]["target"] is None
+    assert bench.target_summary(rows) == "targets met: 1 of 2 (not met: fake missed)"
+
+
+def test_the_areas_benchmark_modules_are_found():
+    from dltv.checks.bench import bench_modules
+
+    found = bench_modules()
+    assert {"correlations", "regions"} <= set(found)
+    assert all(hasattr(m, "run") for ms in found.values() for m in ms)
