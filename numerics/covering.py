@@ -651,3 +651,217 @@ def teacher_student_success(width: int, seeds: int, rng: np.random.Generator, st
     u = lambda *shape: rng.uniform(-2.0, 2.0, shape)  # noqa: E731
     w, b, a, c = u(seeds, width), u(seeds, width), u(seeds, width), u(seeds, 1)
     return _shallow_tanh_adam(w, b, a, c, x, y, steps, lr) < threshold
+
+
+# --------------------------------------------------------------------------- canonical forms beyond MLPs
+def _take(t: torch.Tensor, idx: torch.Tensor, dim: int) -> torch.Tensor:
+    """``t`` reordered along ``dim`` (counted from the end) by ``idx`` (batch..., n), where the
+    leading batch dimensions of ``idx`` are those of ``t``."""
+    t = t.movedim(dim, -1)
+    shape = idx.shape[:-1] + (1,) * (t.dim() - idx.dim()) + idx.shape[-1:]
+    return torch.gather(t, -1, idx.reshape(shape).expand(t.shape)).movedim(-1, dim)
+
+
+def _reorder(state: dict, order: torch.Tensor, targets) -> None:
+    """Apply one permutation ``order`` to every ``(key, dim, block)`` of ``state`` in place:
+    ``block`` > 1 moves contiguous blocks of that many entries (a flatten of C x block)."""
+    for key, dim, block in targets:
+        idx = order if block == 1 else (order.unsqueeze(-1) * block + torch.arange(block)).flatten(-2)
+        state[key] = _take(state[key], idx, dim)
+
+
+def _descending(key: torch.Tensor) -> torch.Tensor:
+    return torch.argsort(key, dim=-1, descending=True, stable=True)
+
+
+def canonical_cnn_state(state: dict) -> dict:
+    """Canonical form of a :class:`SmallCNN` state dict (leading batch dimensions allowed):
+    each conv layer's output channels ordered by decreasing conv bias, carrying the filters,
+    the bias, the BatchNorm parameters and running statistics, and the next layer's
+    input-channel slices (conv2's kernels, the read-out's column block of 4 pooled positions
+    per channel).  Only indexing: canonical(g.state) == canonical(state) bit for bit."""
+    out = dict(state)
+    bn = lambda i: [(f"bn{i}.{n}", -1, 1) for n in ("weight", "bias", "running_mean", "running_var")]  # noqa: E731
+    blocks = state["fc.weight"].shape[-1] // state["conv2.bias"].shape[-1]
+    for i, nxt in ((1, ("conv2.weight", -3, 1)), (2, ("fc.weight", -1, blocks))):
+        order = _descending(out[f"conv{i}.bias"])
+        _reorder(out, order, [(f"conv{i}.weight", -4, 1), (f"conv{i}.bias", -1, 1), *bn(i), nxt])
+    return out
+
+
+def canonical_residual_state(state: dict, stream: bool = True) -> dict:
+    """Canonical form of a :class:`ResidualMLP` state dict (leading batch dims allowed).
+
+    The residual stream (one permutation of D coordinates shared by every layer, the D! factor)
+    is ordered by decreasing embedding bias: embedding rows and bias, every LayerNorm's
+    weight and bias, every block's U columns, V rows and V bias, the read-out's columns.
+    Each block's hidden units are ordered by decreasing U bias (rows of U, columns of V).
+    ``stream=False`` orders the blocks only (the form of the group without D!)."""
+    out = dict(state)
+    blocks = sorted({int(k.split(".")[1]) for k in state if k.startswith("U.")})
+    if stream:
+        targets = [("embed.weight", -2, 1), ("embed.bias", -1, 1), ("readout.weight", -1, 1)]
+        for b in blocks:
+            targets += [(f"norms.{b}.weight", -1, 1), (f"norms.{b}.bias", -1, 1), (f"U.{b}.weight", -1, 1),
+                        (f"V.{b}.weight", -2, 1), (f"V.{b}.bias", -1, 1)]
+        _reorder(out, _descending(out["embed.bias"]), targets)
+    for b in blocks:
+        _reorder(out, _descending(out[f"U.{b}.bias"]),
+                 [(f"U.{b}.weight", -2, 1), (f"U.{b}.bias", -1, 1), (f"V.{b}.weight", -1, 1)])
+    return out
+
+
+def canonical_attention_state(state: dict, heads: int, within: bool = True) -> dict:
+    """Canonical form of an ``nn.MultiheadAttention`` state dict (leading batch dims allowed).
+
+    ``in_proj`` packs [W_Q; W_K; W_V], each of H head blocks of E/H rows.  With ``within``,
+    each head's query/key coordinates are first ordered jointly by decreasing query bias and
+    its value coordinates by decreasing value bias (with the matching ``out_proj`` columns);
+    then the heads are ordered by their largest query bias, a key that in-head permutations
+    do not change.  The group: H! (d_k! d_v!)^H with ``within``, H! without."""
+    bias = state["in_proj_bias"]
+    E = bias.shape[-1] // 3
+    H = int(heads)
+    if H < 1 or E % H:
+        raise ValueError(f"heads must divide the embedding dimension {E}, got {heads!r}")
+    dh = E // H
+    q, _, v = bias.reshape(*bias.shape[:-1], 3, H, dh).unbind(-3)
+    ident = torch.arange(dh).expand(q.shape)
+    qk_order, v_order = (_descending(q), _descending(v)) if within else (ident, ident)
+    head_order = _descending(q.amax(-1))
+    hsel = head_order.unsqueeze(-1)
+
+    def rows(coord_order, part):
+        coords = torch.take_along_dim(coord_order, hsel, dim=-2)
+        return (part * E + hsel * dh + coords).flatten(-2)
+
+    out = dict(state)
+    r = torch.cat([rows(qk_order, 0), rows(qk_order, 1), rows(v_order, 2)], dim=-1)
+    out["in_proj_weight"] = _take(state["in_proj_weight"], r, -2)
+    out["in_proj_bias"] = _take(bias, r, -1)
+    out["out_proj.weight"] = _take(state["out_proj.weight"], rows(v_order, 0), -1)
+    return out
+
+
+def load_state(model: nn.Module, state: dict) -> nn.Module:
+    """A copy of ``model`` holding ``state`` (e.g. a canonical form), in eval mode."""
+    m = copy.deepcopy(model)
+    m.load_state_dict(state)
+    return m.eval()
+
+
+def random_states(model: nn.Module, n: int, generator: torch.Generator) -> dict:
+    """``n`` independent parameter sets for ``model``'s architecture, batched (n, ...): every
+    float entry i.i.d. standard normal (running variances |normal| + 0.5); an exchangeable law
+    over the channels, units and heads that the canonical forms order."""
+    out = {}
+    for k, t in model.state_dict().items():
+        if not t.is_floating_point():
+            out[k] = t
+            continue
+        z = torch.randn(int(n), *t.shape, generator=generator, dtype=DTYPE)
+        out[k] = z.abs() + 0.5 if k.endswith("running_var") else z
+    return out
+
+
+def fixed_fraction(state: dict, canonical: dict) -> torch.Tensor:
+    """Per batched network, whether the canonical form equals the parameters bitwise."""
+    ok = None
+    for k, t in state.items():
+        if t.is_floating_point() and t.dim() > 0:
+            same = (canonical[k] == t).flatten(1).all(-1)
+            ok = same if ok is None else ok & same
+    return ok
+
+
+# --------------------------------------------------------------------------- ReLU scaling normal form
+def relu_scale_to_boundary(params, B: float) -> list:
+    """The ReLU rescaling that puts every hidden neuron's incoming vector (w, b) on the boundary
+    of the box: ``||(w, b)||_inf = B`` (derived normal form; a dead all-zero neuron is kept).
+
+    Layers are processed from first to last: neuron i of hidden layer l is multiplied by
+    c_i = B / ||(w_i, b_i)||_inf >= 1 and its outgoing column divided by c_i, which only
+    shrinks entries, so every parameter stays in [-B, B] and f is unchanged (ReLU(c z) =
+    c ReLU(z) for c > 0).  Batched params allowed."""
+    B = _check_positive("B", B)
+    out = [(W.clone(), b.clone()) for W, b in params]
+    for l in range(1, len(out)):
+        (Win, bin_), (Wout, bout) = out[l - 1], out[l]
+        norm = torch.maximum(Win.abs().amax(-1), bin_.abs())
+        c = torch.where(norm > 0, B / torch.where(norm > 0, norm, 1.0), 1.0)
+        out[l - 1] = (Win * c.unsqueeze(-1), bin_ * c)
+        out[l] = (Wout / c.unsqueeze(-2), bout)
+    return out
+
+
+def boundary_cells_sampled(m: int, k: int, n: int, B: float, generator: torch.Generator) -> int:
+    """Distinct grid cells (m per side of [-B, B]^k) holding the incoming vectors (w, b) of
+    hidden neurons after :func:`relu_scale_to_boundary`, over ``n`` random (k-1)-1-1 ReLU
+    networks with uniform box parameters."""
+    p = relu_scale_to_boundary(random_mlp([k - 1, 1, 1], B, generator, batch=(int(n),)), B)
+    v = torch.cat([p[0][0][:, 0, :], p[0][1]], dim=-1)
+    cells = ((v + B) * m / (2 * B)).floor().clamp(0, m - 1).long()
+    return len(torch.unique((cells * m ** torch.arange(k)).sum(-1)))
+
+
+def sorted_nonnegative_cells_bruteforce(m: int, d: int) -> int:
+    """Grid cells of [-1, 1]^d (m per side) that meet {b_1 >= ... >= b_d >= 0}: every index
+    tuple is tested by building a point of the cone inside its cell, from the last coordinate
+    up (integer arithmetic in units of half a cell; cell k is [2k, 2k+2), zero is at m, the
+    last cell is closed at 2m)."""
+    if int(m) < 1 or int(d) < 1:
+        raise ValueError(f"m and d must be integers >= 1, got {m!r}, {d!r}")
+    idx = np.array(list(itertools.product(range(m), repeat=d)), dtype=np.int64).reshape(-1, d)
+    x = np.full(len(idx), m)  # the point may not go below 0 (and below the next coordinate)
+    ok = np.ones(len(idx), dtype=bool)
+    for i in range(d - 1, -1, -1):
+        lo, hi = 2 * idx[:, i], 2 * idx[:, i] + 2
+        x = np.maximum(x, lo)
+        ok &= (x < hi) | ((idx[:, i] == m - 1) & (x <= hi))
+    return int(ok.sum())
+
+
+def sorted_nonnegative_cells_sampled(m: int, d: int, n: int, generator: torch.Generator) -> int:
+    """Distinct grid cells hit by the tanh canonical biases (|b| sorted decreasingly) of ``n``
+    uniform vectors of [-1, 1]^d."""
+    v = torch.sort((2 * torch.rand(n, d, generator=generator, dtype=DTYPE) - 1).abs(), dim=1,
+                   descending=True).values
+    cells = ((v + 1) / 2 * m).floor().clamp(0, m - 1).long()
+    return len(torch.unique((cells * m ** torch.arange(d)).sum(1)))
+
+
+# --------------------------------------------------------------------------- plain CNN class
+def random_cnn(channels, kernel: int, n_out: int, pooled_side: int, B: float, generator: torch.Generator) -> list:
+    """Conv filters (c_{l+1}, c_l, k, k), biases and a read-out (n_out, c_L P), P = pooled_side^2,
+    every entry uniform on [-B, B]: a member of the bounded-weight CNN class."""
+    B = _check_positive("B", B)
+    u = lambda *shape: (2 * torch.rand(*shape, generator=generator, dtype=DTYPE) - 1) * B  # noqa: E731
+    cs = [int(c) for c in channels]
+    convs = [(u(cs[l + 1], cs[l], kernel, kernel), u(cs[l + 1])) for l in range(len(cs) - 1)]
+    return convs + [(u(n_out, cs[-1] * pooled_side ** 2), u(n_out))]
+
+
+def cnn_forward(params, x: torch.Tensor, activation: str, pooled_side: int) -> torch.Tensor:
+    """conv (zero padding k//2) + activation per layer, average pooling to pooled_side^2
+    positions, flatten (C, H, W order) and the linear read-out; x of shape (n, c_0, H, W)."""
+    act = _ACT[_check_activation(activation)]
+    h = x
+    for W, b in params[:-1]:
+        h = act(nn.functional.conv2d(h, W, b, padding=W.shape[-1] // 2))
+    h = nn.functional.adaptive_avg_pool2d(h, pooled_side).flatten(1)
+    return h @ params[-1][0].T + params[-1][1]
+
+
+def cnn_corner_quotient(channels, kernel: int, n_out: int, pooled_side: int, activation: str, B: float,
+                        delta: float, image_side: int) -> float:
+    """|f_t(x) - f_t'(x)| / delta for the box corner t' (every weight and bias = B), t = t' - delta
+    and the all-ones image x: every unit is active and every term adds up, the case that
+    drives the fan-in product of the Lipschitz constant (smaller only at zero-padded borders)."""
+    B, delta = _check_positive("B", B), _check_positive("delta", delta)
+    cs = [int(c) for c in channels]
+    ones = [(torch.ones(cs[l + 1], cs[l], kernel, kernel, dtype=DTYPE), torch.ones(cs[l + 1], dtype=DTYPE))
+            for l in range(len(cs) - 1)]
+    ones.append((torch.ones(n_out, cs[-1] * pooled_side ** 2, dtype=DTYPE), torch.ones(n_out, dtype=DTYPE)))
+    x = torch.ones(1, cs[0], image_side, image_side, dtype=DTYPE)
+    f = lambda c: cnn_forward([(W * c, b * c) for W, b in ones], x, activation, pooled_side)  # noqa: E731
+    return float((f(B) - f(B - delta)).abs().max()) / delta

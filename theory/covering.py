@@ -297,6 +297,142 @@ def sorted_tuples_bruteforce(m: int, d: int) -> int:
     return sum(1 for _ in combinations_with_replacement(range(m), d))
 
 
+# --------------------------------------------------------------------------- tanh sign flips
+def sorted_nonnegative_cell_count(m: int, d: int) -> int:
+    """Grid cells of [-B,B]^d (m per side) that meet {b_1 >= ... >= b_d >= 0}: C(ceil(m/2)+d-1, d).
+
+    derived: cell k is [-B + 2Bk/m, -B + 2B(k+1)/m) (the last one closed); it meets [0, B]
+    iff k >= floor(m/2), so ceil(m/2) indices remain, and the monotone cell map sends sorted
+    non-negative vectors onto the non-increasing tuples of those indices (multisets).  For
+    even m: C(m/2 + d - 1, d), the notes' count.
+    """
+    m = check_int("m", m, 1)
+    d = check_int("d", d, 1)
+    return math.comb((m + 1) // 2 + d - 1, d)
+
+
+def sign_flip_bound(widths, B, eps) -> sp.Integer:
+    """N(F_tanh, eps) <= m^(S - sum d_l) prod_l C(ceil(m/2) + d_l - 1, d_l) for odd activations.
+
+    derived: a sign flip (w_i, b_i, a_i) -> (-w_i, -b_i, -a_i) of a tanh neuron keeps f, so
+    every network equals one whose hidden biases are >= 0 and sorted per layer (flip, then
+    sort; layers are independent).  Cover those: the bias cells are counted by
+    :func:`sorted_nonnegative_cell_count`, every other coordinate has m cells.  As eps -> 0
+    the ratio to the classical bound tends to 1/prod 2^{d_l} d_l!.
+    """
+    hid = _hidden(widths)
+    m = grid_size(widths, B, eps)
+    S = param_count(widths)
+    return sp.Integer(m) ** (S - sum(hid)) * sp.prod([sorted_nonnegative_cell_count(m, dl) for dl in hid])
+
+
+# --------------------------------------------------------------------------- ReLU scaling
+def boundary_cell_count(m: int, k: int) -> int:
+    """Cells of [-B,B]^k (m per side) that meet the boundary {||v||_inf = B}: m^k - (m-2)^k
+    (every cell when m <= 2).  derived: the interior cells have all indices in 1..m-2."""
+    m = check_int("m", m, 1)
+    k = check_int("k", k, 1)
+    return m ** k - max(m - 2, 0) ** k
+
+
+def relu_scaling_bound(widths, B, eps) -> sp.Integer:
+    """N(F_ReLU, eps) <= m^(S - sum_l d_l k_l) prod_l (m^k_l - (m-2)^k_l)^d_l, k_l = d_{l-1} + 1.
+
+    derived (the positive-scaling quotient): process hidden layers first to last; multiply
+    neuron i's incoming vector (w_i, b_i) by c_i = B/||(w_i, b_i)||_inf >= 1 and divide its
+    outgoing weights by c_i.  ReLU(c z) = c ReLU(z) keeps f, the division only shrinks
+    entries, so every network of the box equals one in the box whose hidden incoming vectors
+    all lie on the boundary of [-B,B]^{k_l}.  Cover those: each hidden neuron's k_l incoming
+    coordinates need only the boundary cells (:func:`boundary_cell_count`), the other
+    coordinates m cells each; Lemma A is unchanged (same box).  log N = (S - sum d_l) log m
+    + O(1) as m -> oo: effective dimension S - sum_l d_l.  Not combined with the
+    permutation factor (a bias-sorted boundary set has no product cell count).
+    """
+    d = _widths(widths)
+    m = grid_size(d, B, eps)
+    S = param_count(d)
+    ks = [(dl, d[i] + 1) for i, dl in enumerate(d[1:-1])]
+    free = S - sum(dl * k for dl, k in ks)
+    return sp.Integer(m) ** free * sp.prod([sp.Integer(boundary_cell_count(m, k)) ** dl for dl, k in ks])
+
+
+def _to30(x) -> sp.Float:
+    return sp.Float(mpmath.nstr(x, 35), 30)
+
+
+def symmetry_log_bounds(widths, B, eps) -> dict:
+    """Logarithms (30 digits) of the classical, permutation, sign-flip (tanh) and scaling-
+    quotient (ReLU) bounds at the same grid m, and their eps -> 0 savings over the classical
+    bound: sum log d_l!, sum log(2^{d_l} d_l!), and sum_l d_l log(m/(2 k_l)) (scaling, which
+    grows with m: effective dimension S - sum d_l)."""
+    d = _widths(widths)
+    hid = d[1:-1]
+    m = grid_size(d, B, eps)
+    S = param_count(d)
+    with mpmath.workdps(_DPS):
+        logm = mpmath.log(m)
+        ks = [(dl, d[i] + 1) for i, dl in enumerate(hid)]
+        log_scaling = (S - sum(dl * k for dl, k in ks)) * logm + sum(
+            dl * mpmath.log(boundary_cell_count(m, k)) for dl, k in ks)
+        return {"log_N_classical": _to30(S * logm), "log_N_permutation": _to30(_log_cover(d, m, True)),
+                "log_N_sign_flip": _to30(_log_cover(d, m, True, True)), "log_N_scaling": _to30(log_scaling),
+                "log_saving_limit_permutation": _to30(sum(mpmath.loggamma(dl + 1) for dl in hid)),
+                "log_saving_limit_sign_flip": _to30(sum(dl * mpmath.log(2) + mpmath.loggamma(dl + 1)
+                                                        for dl in hid)),
+                "effective_dimension_scaling": sp.Integer(S - sum(hid)), "m": sp.Integer(m), "S": sp.Integer(S)}
+
+
+# --------------------------------------------------------------------------- CNN class
+def _cnn_args(channels, kernel, pooled, n_out) -> tuple:
+    cs = [check_int("channels", c, 1) for c in (channels.split(",") if isinstance(channels, str) else channels)]
+    if len(cs) < 2:
+        raise ValueError(f"channels must list the input channels and >= 1 conv layer's output channels "
+                         f"c_0,c_1,...,c_L, got {channels!r}")
+    return cs, check_int("kernel", kernel, 1), check_int("pooled", pooled, 1), check_int("n_out", n_out, 1)
+
+
+def cnn_param_count(channels, kernel, pooled, n_out) -> int:
+    """S = sum_{l<L} c_{l+1} (k^2 c_l + 1) + n_out (c_L P + 1): conv filters and biases, read-out."""
+    cs, k, P, n_out = _cnn_args(channels, kernel, pooled, n_out)
+    return sum(cs[l + 1] * (k * k * cs[l] + 1) for l in range(len(cs) - 1)) + n_out * (cs[-1] * P + 1)
+
+
+def cnn_lipschitz_constant(channels, kernel, pooled, n_out, B) -> sp.Expr:
+    """Lambda = (L+1) Bbar^L prod_{l<L} (k^2 c_l + 1) (c_L P + 1) for L conv layers (k x k kernels,
+    zero padding, a 1-Lipschitz activation with s(0) = 0), average pooling to P positions and a
+    linear read-out, images in [-1,1].
+
+    derived: Lemma A with each layer's fan-in in place of d_l: an output unit of conv layer l
+    sums k^2 c_l weighted inputs plus a bias (fewer at a zero-padded border), and average
+    pooling is 1-Lipschitz and bound-preserving in the sup norm, so the same induction holds.
+    """
+    cs, k, P, _ = _cnn_args(channels, kernel, pooled, n_out)
+    B = check_positive("B", B)
+    L = len(cs) - 1
+    fan_in = [k * k * c for c in cs[:-1]] + [cs[-1] * P]
+    return (L + 1) * sp.Max(B, 1) ** L * sp.prod([f + 1 for f in fan_in])
+
+
+def cnn_log_bounds(channels, kernel, pooled, n_out, B, eps) -> dict:
+    """log of m^S and of m^(S - sum c_l) prod_l C(m + c_l - 1, c_l) for the CNN class, m =
+    ceil(B Lambda / eps) with :func:`cnn_lipschitz_constant` (derived: channels sorted by conv
+    bias, as hidden neurons are; the channel group has order prod_{l>=1} c_l!)."""
+    cs, k, P, n_out = _cnn_args(channels, kernel, pooled, n_out)
+    lam = cnn_lipschitz_constant(cs, k, P, n_out, B)
+    eps = check_positive("eps", eps)
+    m = int(sp.ceiling(B * lam / eps))
+    S = cnn_param_count(cs, k, P, n_out)
+    hid = cs[1:]
+    with mpmath.workdps(_DPS):
+        logm = mpmath.log(m)
+        log_p = (S - sum(hid)) * logm + sum(mpmath.loggamma(m + c) - mpmath.loggamma(m) - mpmath.loggamma(c + 1)
+                                            for c in hid)
+        return {"log_N_classical": _to30(S * logm), "log_N_permutation": _to30(log_p),
+                "log_saving_limit": _to30(sum(mpmath.loggamma(c + 1) for c in hid)),
+                "Lambda": sp.nsimplify(lam), "m": sp.Integer(m), "S": sp.Integer(S),
+                "group_order": cnn_group_order(hid)}
+
+
 def generalisation_term(log_N, n, eta, M=1, lip_loss=1, *, eps) -> sp.Expr:
     """2 Lip eps + M sqrt((log N + log(2/eta)) / (2n)): uniform deviation over the class.
 
@@ -321,27 +457,29 @@ def _deviation_args(n, eta, M, lip_loss) -> tuple:
     return n, eta, check_positive("M", M), check_real("lip_loss", lip_loss, 0)
 
 
-def _log_cover(widths, m: int, permutation: bool):
+def _log_cover(widths, m: int, permutation: bool, sign_flips: bool = False):
     """log of the covering bound at grid size m (mpmath): S log m, or with the sorted cells
-    (S - sum d_l) log m + sum_l log C(m + d_l - 1, d_l)."""
+    (S - sum d_l) log m + sum_l log C(r + d_l - 1, d_l), r = m (permutations) or ceil(m/2)
+    (permutations and sign flips: sorted non-negative biases)."""
     hid = widths[1:-1]
     S = sum(widths[i + 1] * (widths[i] + 1) for i in range(len(widths) - 1))
     logm = mpmath.log(m)
     if not permutation:
         return S * logm
-    return (S - sum(hid)) * logm + sum(mpmath.loggamma(m + dl) - mpmath.loggamma(m)
+    r = (m + 1) // 2 if sign_flips else m
+    return (S - sum(hid)) * logm + sum(mpmath.loggamma(r + dl) - mpmath.loggamma(r)
                                        - mpmath.loggamma(dl + 1) for dl in hid)
 
 
-def _deviation_at(widths, B_lambda, m, n, eta, M, lip_loss, permutation):
+def _deviation_at(widths, B_lambda, m, n, eta, M, lip_loss, permutation, sign_flips=False):
     """The uniform-deviation bound with eps = B Lambda / m, the smallest radius of grid size m."""
     eps = B_lambda / m
-    log_N = _log_cover(widths, m, permutation)
+    log_N = _log_cover(widths, m, permutation, sign_flips)
     return 2 * lip_loss * eps + M * mpmath.sqrt((log_N + mpmath.log(2 / eta)) / (2 * n))
 
 
 def optimal_deviation_bound(widths, B, n, eta, M=1, lip_loss=1, permutation=True,
-                            m_hint: int | None = None) -> dict:
+                            m_hint: int | None = None, sign_flips: bool = False) -> dict:
     """min over eps > 0 of 2 Lip eps + M sqrt((log N(eps) + log(2/eta)) / (2n)), exact.
 
     derived: N(eps) depends on eps only through m = ceil(B Lambda / eps), and for fixed m the
@@ -350,7 +488,9 @@ def optimal_deviation_bound(widths, B, n, eta, M=1, lip_loss=1, permutation=True
     difference changes sign once (the first term falls like 1/m^2, the second like
     1/(m sqrt(log m))), so the first m with g(m+1) >= g(m) is the minimiser; found by
     doubling (from ``m_hint``/4 when that lies below m*) and bisection at 40 digits.
-    Returns the bound, eps* and m*.
+    ``sign_flips`` (odd activations such as tanh) uses the sign-flip bound
+    (:func:`sign_flip_bound`) and runs over even m = 2j only, where it has the same form
+    as the permutation bound in j.  Returns the bound, eps* and m*.
     """
     d = _widths(widths)
     B = check_positive("B", B)
@@ -358,8 +498,11 @@ def optimal_deviation_bound(widths, B, n, eta, M=1, lip_loss=1, permutation=True
     lam = lipschitz_constant(d, B)
     with mpmath.workdps(_DPS):
         mp = lambda x: mpmath.mpf(sp.N(x, _DPS))  # noqa: E731
-        args = (mp(B * lam), n, mp(eta), mp(M), mp(lip_loss), bool(permutation))
-        g = lambda m: _deviation_at(d, args[0], m, *args[1:])  # noqa: E731
+        flips = bool(sign_flips)
+        step = 2 if flips else 1
+        args = (mp(B * lam), n, mp(eta), mp(M), mp(lip_loss), bool(permutation) or flips, flips)
+        g = lambda j: _deviation_at(d, args[0], step * j, *args[1:])  # noqa: E731
+        m_hint = None if m_hint is None else int(m_hint) // step
         rising = lambda m: g(m + 1) >= g(m)  # noqa: E731
         lo = 1 if m_hint is None else max(1, int(m_hint) // 4)  # a start below m*, if it is
         if lo > 1 and rising(lo):
@@ -372,8 +515,8 @@ def optimal_deviation_bound(widths, B, n, eta, M=1, lip_loss=1, permutation=True
         while hi - lo > 1:  # rising(hi) holds, and rising(lo) fails unless lo == 1
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if rising(mid) else (mid, hi)
-        m_star = lo if rising(lo) else hi
-        value = g(m_star)
+        j_star = lo if rising(lo) else hi
+        value, m_star = g(j_star), step * j_star
         return {"bound": sp.Float(mpmath.nstr(value, 35), 30), "m": sp.Integer(m_star),
                 "eps": sp.nsimplify(B * lam) / m_star}
 
@@ -386,19 +529,27 @@ def single_function_deviation(n, eta, M=1) -> sp.Expr:
     return generalisation_term(0, n, eta, M, 0, eps=0)
 
 
-def sample_size_needed(widths, B, target, eta, M=1, lip_loss=1, permutation=True) -> int:
-    """Smallest n at which the eps-minimised uniform-deviation bound is <= ``target``.
+def sample_size_needed(widths, B, target, eta, M=1, lip_loss=1, permutation=True,
+                       sign_flips: bool = False) -> int:
+    """Smallest n at which the eps-minimised uniform-deviation bound is <= ``target``
+    (``sign_flips``: with the tanh sign-flip bound, see :func:`optimal_deviation_bound`).
 
-    derived: the minimised bound decreases strictly in n; bisection on n after doubling.
+    derived: the minimised bound decreases strictly in n; bisection on n after doubling.  A
+    candidate from :func:`_sample_size_candidate` is accepted only when the exact test confirms
+    it (reached at n, not at n - 1); otherwise the search runs from scratch.
     """
     target = check_positive("target", target)
     hint = [None]
 
     def ok(n):
-        opt = optimal_deviation_bound(widths, B, n, eta, M, lip_loss, permutation, hint[0])
+        opt = optimal_deviation_bound(widths, B, n, eta, M, lip_loss, permutation, hint[0], sign_flips)
         hint[0] = int(opt["m"])
         return opt["bound"] <= target
 
+    guess = _sample_size_candidate(widths, B, target, eta, M, lip_loss, permutation, sign_flips)
+    if guess is not None and ok(guess) and (guess == 1 or not ok(guess - 1)):
+        return guess
+    hint[0] = None
     lo, hi = 0, 1
     while not ok(hi):
         lo, hi = hi, 2 * hi
@@ -408,6 +559,38 @@ def sample_size_needed(widths, B, target, eta, M=1, lip_loss=1, permutation=True
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
     return hi
+
+
+def _sample_size_candidate(widths, B, target, eta, M, lip_loss, permutation, sign_flips) -> int | None:
+    """ceil(min_m n(m)), n(m) = M^2 (log N_m + log(2/eta)) / (2 (target - 2 Lip B Lambda/m)^2): the
+    smallest n whose bound at grid m reaches the target, minimised over m by the first rise of
+    its forward difference.  The exact answer when n(m) is unimodal; only a candidate here."""
+    d = _widths(widths)
+    B = check_positive("B", B)
+    n_args = _deviation_args(1, eta, M, lip_loss)
+    flips = bool(sign_flips)
+    step = 2 if flips else 1
+    with mpmath.workdps(_DPS):
+        mp = lambda x: mpmath.mpf(sp.N(x, _DPS))  # noqa: E731
+        a, t, log_eta = mp(2 * n_args[3] * B * lipschitz_constant(d, B)), mp(target), mpmath.log(2 / mp(n_args[1]))
+
+        def n_of(j):
+            gap = t - a / (step * j)
+            log_n = _log_cover(d, step * j, bool(permutation) or flips, flips)
+            return mp(n_args[2]) ** 2 * (log_n + log_eta) / (2 * gap * gap) if gap > 0 else mpmath.inf
+
+        rising = lambda j: n_of(j + 1) >= n_of(j)  # noqa: E731
+        lo = int(a / (t * step)) + 1  # the first j with a finite n(j)
+        hi = 2 * lo
+        while not rising(hi):
+            lo, hi = hi, 2 * hi
+            if hi > 2 ** 200:
+                return None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if rising(mid) else (mid, hi)
+        best = min(n_of(lo), n_of(hi))
+        return int(mpmath.ceil(best)) if mpmath.isfinite(best) else None
 
 
 # --------------------------------------------------------------------------- registry
@@ -500,3 +683,101 @@ def _covering_generalisation(widths, B, eps, n, eta, M, lip_loss):
         out[f"eps_{kind}_optimal"] = opt["eps"]
         out[f"m_{kind}_optimal"] = opt["m"]
     return out
+
+
+_CHANNELS = Param("channels", "ints", "channels c_0 (input), c_1, ..., c_L of the conv layers (>= 2 entries)", low=1)
+
+
+def _factorial_product(name: str, upper: str):
+    l = sp.Symbol("l")
+    return sp.Product(sp.factorial(sp.Indexed(name, l)), (l, 1, sp.Symbol(upper)))
+
+
+@formula("covering.cnn_group_order", source="derived extension of Shen (arXiv 2305.11417) to CNNs: "
+                                             "permutations of each conv layer's output channels",
+         statement="order of the channel-permutation group of a CNN: prod_l c_l! over its conv layers' "
+                   "output channels (filters, biases, BatchNorm and the next layer's input slices move along)",
+         params=[Param("channels", "ints", "output channels c_1..c_L of the conv layers", low=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("|G|"), _factorial_product("c", "L")))
+def _covering_cnn_group_order(channels):
+    return cnn_group_order(channels)
+
+
+@formula("covering.residual_group_order",
+         source="derived extension of Shen (arXiv 2305.11417) to residual networks; the residual-stream "
+                "factor D! is the project's own (the paper's count is not known)",
+         statement="order of the permutation group of a residual MLP: D! (one residual-stream permutation "
+                   "shared by every layer) times prod_b h_b! (each block's hidden units)",
+         params=[Param("stream_dim", "int", "residual-stream dimension D", low=1),
+                 Param("block_hidden", "ints", "hidden units h_1..h_n of the blocks", low=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("|G|"), sp.factorial(sp.Symbol("D")) * _factorial_product("h", "n")))
+def _covering_residual_group_order(stream_dim, block_hidden):
+    return residual_group_order(stream_dim, block_hidden)
+
+
+@formula("covering.attention_group_order",
+         source="derived extension of Shen (arXiv 2305.11417) to multi-head attention: head permutations "
+                "(H!) and, inside each head, joint query/key and value coordinate permutations",
+         statement="order of the finite permutation group of one multi-head attention layer: "
+                   "H! (d_k! d_v!)^H (H! alone with d_k = d_v = 1)",
+         params=[Param("heads", "int", "number of heads H", low=1),
+                 Param("d_k", "int", "query/key coordinates per head (1: heads only)", low=1, default=1),
+                 Param("d_v", "int", "value coordinates per head (1: heads only)", low=1, default=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("|G|"), sp.factorial(sp.Symbol("H")) * (
+             sp.factorial(sp.Symbol("d_k")) * sp.factorial(sp.Symbol("d_v"))) ** sp.Symbol("H")))
+def _covering_attention_group_order(heads, d_k, d_v):
+    return attention_group_order(heads, d_k, d_v)
+
+
+@formula("covering.cnn_log_bound", source=_SRC + "; CNN: fan-in k^2 c_l in Lambda, channels sorted by bias",
+         statement="log covering numbers of the bounded-weight CNN class (conv layers, average pooling to P "
+                   "positions, linear read-out) with and without the channel factor prod c_l!",
+         params=[_CHANNELS, Param("kernel", "int", "kernel side k (k x k filters)", low=1),
+                 Param("pooled", "int", "pooled positions P per channel before the read-out", low=1),
+                 Param("n_out", "int", "outputs of the read-out", low=1), _B, _EPS],
+         symbolic=lambda: {"Lambda": sp.Eq(sp.Symbol("Lambda"), (sp.Symbol("L") + 1) * sp.Symbol("Bbar") ** sp.Symbol("L")
+                                           * sp.Product(sp.Symbol("k") ** 2 * sp.Indexed("c", sp.Symbol("l")) + 1,
+                                                        (sp.Symbol("l"), 0, sp.Symbol("L") - 1))
+                                           * (sp.Indexed("c", sp.Symbol("L")) * sp.Symbol("P") + 1)),
+                           "N_permutation": sp.Eq(sp.Symbol("N"), sp.Symbol("m") ** (sp.Symbol("S") - sp.Symbol("C"))
+                                                  * sp.Product(sp.binomial(sp.Symbol("m") + sp.Indexed("c", sp.Symbol("l")) - 1,
+                                                                           sp.Indexed("c", sp.Symbol("l"))),
+                                                               (sp.Symbol("l"), 1, sp.Symbol("L"))))})
+def _covering_cnn_log_bound(channels, kernel, pooled, n_out, B, eps):
+    return cnn_log_bounds(channels, kernel, pooled, n_out, B, eps)
+
+
+@formula("covering.symmetry_bounds", source=_SRC + "; tanh: biases flipped to >= 0 and sorted; ReLU: incoming "
+                                                   "vectors rescaled onto the box boundary",
+         statement="log covering bounds at one grid m: classical, permutation, sign flips (odd activations: "
+                   "C(ceil(m/2)+d_l-1, d_l) bias cells) and ReLU scaling quotient (boundary cells "
+                   "m^k - (m-2)^k per neuron, k = d_{l-1}+1), with their savings",
+         params=[_WIDTHS, _B, _EPS],
+         symbolic=lambda: {"sign_flip": sp.Eq(sp.Symbol("N_tanh"), sp.Symbol("m") ** (sp.Symbol("S") - sp.Symbol("D"))
+                                              * sp.Product(sp.binomial(sp.ceiling(sp.Symbol("m") / 2)
+                                                                       + sp.Indexed("d", sp.Symbol("l")) - 1,
+                                                                       sp.Indexed("d", sp.Symbol("l"))),
+                                                           (sp.Symbol("l"), 1, sp.Symbol("L")))),
+                           "relu_scaling": sp.Eq(sp.Symbol("N_relu"), sp.Symbol("m") ** (
+                               sp.Symbol("S") - sp.Sum(sp.Indexed("d", sp.Symbol("l")) * (sp.Indexed("d", sp.Symbol("l") - 1) + 1),
+                                                       (sp.Symbol("l"), 1, sp.Symbol("L"))))
+                               * sp.Product((sp.Symbol("m") ** (sp.Indexed("d", sp.Symbol("l") - 1) + 1)
+                                             - (sp.Symbol("m") - 2) ** (sp.Indexed("d", sp.Symbol("l") - 1) + 1))
+                                            ** sp.Indexed("d", sp.Symbol("l")), (sp.Symbol("l"), 1, sp.Symbol("L"))))})
+def _covering_symmetry_bounds(widths, B, eps):
+    return symmetry_log_bounds(widths, B, eps)
+
+
+@formula("covering.sample_size", source=_SRC + "; Hoeffding + union bound over the eps-cover, minimised over eps",
+         statement="smallest sample size n at which the eps-minimised uniform-deviation bound reaches the "
+                   "target: classical, with prod d_l! and with prod 2^{d_l} d_l! (tanh sign flips)",
+         params=[_WIDTHS, _B, Param("target", "real", "uniform deviation to reach", low=0, low_open=True),
+                 Param("eta", "real", "failure probability in (0,1)", low=0, high=1, low_open=True),
+                 Param("M", "real", "range of the loss [0, M]", low=0, low_open=True, default=1),
+                 Param("lip_loss", "real", "Lipschitz constant of the loss in the prediction", low=0,
+                       low_open=True, default=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("n_needed"), sp.Symbol("min") * sp.Symbol("n")))
+def _covering_sample_size(widths, B, target, eta, M, lip_loss):
+    return {kind: sp.Integer(sample_size_needed(widths, B, target, eta, M, lip_loss, perm, flips))
+            for kind, perm, flips in (("classical", False, False), ("permutation", True, False),
+                                      ("sign_flip", True, True))}
