@@ -226,3 +226,104 @@ def test_distinct_functions_tanh_equal_orbits_relu_fewer():
     orbits = math.comb(27 + 1, 2) * 3
     assert nc.quantised_distinct_functions(levels, 2, "tanh", x) == orbits == 1134
     assert nc.quantised_distinct_functions(levels, 2, "relu", x) == 900
+
+
+# --------------------------------------------------------------------------- canonical forms beyond MLPs
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cnn_canonical_form_invariant_and_same_function(seed):
+    g = _gen(seed)
+    cnn = nc.randomise_batchnorm(nc.SmallCNN((3, 6, 5)), g)
+    c = nc.canonical_cnn_state(cnn.state_dict())
+    moved = nc.permute_cnn(cnn, torch.randperm(6, generator=g), torch.randperm(5, generator=g))
+    assert _same(c, nc.canonical_cnn_state(moved.state_dict()))
+    assert bool((c["conv1.bias"][:-1] > c["conv1.bias"][1:]).all())
+    x = torch.randn(3, 3, 8, 8, generator=g, dtype=D)
+    with torch.no_grad():
+        assert nc.relative_change(cnn(x), nc.load_state(cnn, c)(x)) < 1e-13
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_residual_canonical_form_invariant_and_same_function(seed):
+    g = _gen(seed)
+    res = nc.randomise_layernorm(nc.ResidualMLP(3, 6, (5, 4), 2, "relu"), g)
+    c = nc.canonical_residual_state(res.state_dict())
+    moved = nc.permute_residual(res, [torch.randperm(5, generator=g), torch.randperm(4, generator=g)],
+                                torch.randperm(6, generator=g))
+    assert _same(c, nc.canonical_residual_state(moved.state_dict()))
+    x = torch.randn(20, 3, generator=g, dtype=D)
+    with torch.no_grad():
+        assert nc.relative_change(res(x), nc.load_state(res, c)(x)) < 1e-13
+    # the blocks-only form does not absorb a stream permutation
+    stream_only = nc.permute_residual(res, None, torch.roll(torch.arange(6), 1))
+    assert not _same(nc.canonical_residual_state(res.state_dict(), stream=False),
+                     nc.canonical_residual_state(stream_only.state_dict(), stream=False))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_attention_canonical_form_invariant_and_same_function(seed):
+    g = _gen(seed)
+    mha = nc.make_attention(12, 4, g)
+    c = nc.canonical_attention_state(mha.state_dict(), 4)
+    hp = torch.randperm(4, generator=g)
+    within = ([torch.randperm(3, generator=g) for _ in range(4)], [torch.randperm(3, generator=g) for _ in range(4)])
+    assert _same(c, nc.canonical_attention_state(nc.permute_attention(mha, hp, within).state_dict(), 4))
+    x = torch.randn(2, 5, 12, generator=g, dtype=D)
+    y = nc.attention_forward(mha, x)
+    assert nc.relative_change(y, nc.attention_forward(nc.load_state(mha, c), x)) < 1e-13
+    heads_only = nc.canonical_attention_state(mha.state_dict(), 4, within=False)
+    assert nc.relative_change(y, nc.attention_forward(nc.load_state(mha, heads_only), x)) < 1e-13
+
+
+def test_batched_canonical_states_match_single_networks():
+    g = _gen(3)
+    for model, canonical in ((nc.SmallCNN((3, 3, 2)), nc.canonical_cnn_state),
+                             (nc.ResidualMLP(3, 3, (2, 2), 2), nc.canonical_residual_state),
+                             (nc.make_attention(4, 2, g), lambda s: nc.canonical_attention_state(s, 2))):
+        states = nc.random_states(model, 6, g)
+        batched = canonical(states)
+        for i in range(6):
+            single = canonical({k: (v[i] if v.is_floating_point() else v) for k, v in states.items()})
+            assert all(torch.equal(batched[k][i], single[k]) for k in single if single[k].is_floating_point())
+        fixed = nc.fixed_fraction(states, batched)
+        assert fixed.shape == (6,)
+        assert bool(nc.fixed_fraction(batched, canonical(batched)).all())
+
+
+def test_attention_heads_must_divide_the_embedding():
+    with pytest.raises(ValueError, match="heads"):
+        nc.canonical_attention_state(nc.make_attention(6, 3, _gen(0)).state_dict(), 4)
+
+
+# --------------------------------------------------------------------------- ReLU scaling normal form
+def test_relu_scaling_to_the_boundary_keeps_f_and_the_box():
+    g = _gen(4)
+    ws, B = [3, 6, 5, 2], 1.5
+    p = nc.random_mlp(ws, B, g, batch=(7,))
+    q = nc.relu_scale_to_boundary(p, B)
+    x = 2 * torch.rand(300, 3, generator=g, dtype=D) - 1
+    assert nc.relative_change(nc.mlp_forward(p, x.expand(7, -1, -1), "relu"),
+                              nc.mlp_forward(q, x.expand(7, -1, -1), "relu")) < 1e-13
+    assert max(float(t.abs().max()) for pair in q for t in pair) <= B * (1 + 1e-15)
+    for W, b in q[:-1]:
+        norm = torch.maximum(W.abs().amax(-1), b.abs())
+        assert torch.allclose(norm, torch.full_like(norm, B), rtol=1e-15, atol=0)
+
+
+def test_tanh_canonical_cells_and_boundary_cells_small_values():
+    # m = 4: bias indices {2, 3} -> C(2 + 2 - 1, 2) = 3 cells for d = 2; m = 3: indices {1, 2}
+    assert nc.sorted_nonnegative_cells_bruteforce(4, 2) == 3
+    assert nc.sorted_nonnegative_cells_bruteforce(3, 3) == 4
+    assert nc.sorted_nonnegative_cells_sampled(4, 2, 2000, _gen(5)) == 3
+    assert nc.boundary_cells_sampled(4, 2, 2000, 1.0, _gen(6)) == 16 - 4
+
+
+def test_cnn_corner_quotient_below_and_near_the_hand_constant():
+    lam = 3 * 19 * 37 * 17  # (L+1) prod (9 c_l + 1) (4 c_L + 1) for channels 2, 4, 4
+    q = nc.cnn_corner_quotient((2, 4, 4), 3, 2, 2, "relu", 1.0, 1e-6, 16)
+    assert 0.7 * lam < q < lam
+    p = nc.random_cnn((2, 3), 3, 2, 2, 1.0, _gen(7))
+    assert nc.cnn_forward(p, torch.zeros(5, 2, 6, 6, dtype=D), "tanh", 2).shape == (5, 2)

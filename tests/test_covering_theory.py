@@ -234,3 +234,102 @@ def test_relu_function_count_collapses():
         tc.relu_shallow_function_count((1, 1), 2)
     with pytest.raises(ValueError, match="interval"):
         tc.relu_shallow_function_count((1, 2), 2, (1, 0))
+
+
+# --------------------------------------------------------------------------- sign flips, scaling, CNN
+def _cells_meeting_sorted_nonnegative(m, d):
+    """Cells (m per side of [-1,1]^d) containing a point with b_1 >= ... >= b_d >= 0, by exact
+    geometry: each cell's interval [lo, hi) in Fractions, the cone point built greedily."""
+    count = 0
+    for idx in itertools.product(range(m), repeat=d):
+        x, ok = Fraction(0), True
+        for k in reversed(idx):
+            lo, hi = Fraction(-1) + Fraction(2 * k, m), Fraction(-1) + Fraction(2 * (k + 1), m)
+            x = max(x, lo)
+            ok &= x < hi or (k == m - 1 and x <= hi)
+        count += ok
+    return count
+
+
+@pytest.mark.parametrize("m,d", [(1, 2), (2, 2), (3, 2), (4, 3), (5, 3), (6, 2), (7, 3)])
+def test_sorted_nonnegative_cells_against_geometry(m, d):
+    assert tc.sorted_nonnegative_cell_count(m, d) == _cells_meeting_sorted_nonnegative(m, d)
+
+
+@pytest.mark.parametrize("m,k", [(1, 3), (2, 2), (3, 2), (4, 3), (6, 2)])
+def test_boundary_cells_against_enumeration(m, k):
+    brute = sum(any(i in (0, m - 1) for i in idx) for idx in itertools.product(range(m), repeat=k))
+    assert tc.boundary_cell_count(m, k) == brute
+
+
+def test_sign_flip_bound_ratio_tends_to_hyperoctahedral_order():
+    ws, eps = [1, 3, 2, 1], sp.Rational(1, 10 ** 6)
+    ratio = tc.sign_flip_bound(ws, 1, eps) / tc.classical_bound(ws, 1, eps)
+    assert float(ratio * tc.group_order(ws, "tanh")) == pytest.approx(1, rel=1e-5)
+    assert tc.sign_flip_bound(ws, 1, eps) < tc.permutation_bound(ws, 1, eps)
+
+
+def test_symmetry_log_bounds_are_the_logs_of_the_exact_bounds():
+    ws, eps = [2, 3, 2, 1], sp.Rational(1, 7)
+    lb = get_formula("covering.symmetry_bounds").evaluate(widths=ws, B=1, eps=eps)
+    for key, exact in (("log_N_sign_flip", tc.sign_flip_bound), ("log_N_scaling", tc.relu_scaling_bound),
+                       ("log_N_permutation", tc.permutation_bound), ("log_N_classical", tc.classical_bound)):
+        assert float(lb[key]) == pytest.approx(float(sp.log(exact(ws, 1, eps)).evalf(30)), rel=1e-14)
+    assert lb["effective_dimension_scaling"] == tc.param_count(ws) - 5
+
+
+def test_relu_scaling_effective_dimension():
+    ws = [2, 3, 2, 1]
+    lb1, lb2 = (tc.symmetry_log_bounds(ws, 1, eps) for eps in (sp.Rational(1, 10 ** 8), sp.Rational(1, 10 ** 10)))
+    slope = float((lb2["log_N_scaling"] - lb1["log_N_scaling"]) / (sp.log(lb2["m"]) - sp.log(lb1["m"])))
+    assert slope == pytest.approx(tc.param_count(ws) - 5, rel=1e-6)
+
+
+def test_cnn_constants_by_hand():
+    # channels 2 -> 4 -> 4, 3x3 kernels, 2x2 pooled positions, 2 outputs
+    assert tc.cnn_param_count([2, 4, 4], 3, 4, 2) == 4 * 19 + 4 * 37 + 2 * 17
+    assert tc.cnn_lipschitz_constant([2, 4, 4], 3, 4, 2, 1) == 3 * 19 * 37 * 17
+    assert tc.cnn_lipschitz_constant([2, 3], 3, 4, 2, 2) == 2 * 2 * 19 * 13
+    lb = get_formula("covering.cnn_log_bound").evaluate(channels="2,4,4", kernel=3, pooled=4, n_out=2, B=1, eps=1)
+    m, S = int(lb["m"]), int(lb["S"])
+    exact = m ** (S - 8) * math.comb(m + 3, 4) ** 2
+    assert float(lb["log_N_permutation"]) == pytest.approx(math.log(exact), rel=1e-14)
+    assert lb["group_order"] == 24 * 24
+
+
+def test_new_group_order_formulas():
+    assert get_formula("covering.cnn_group_order").evaluate(channels="3,2") == 12
+    assert get_formula("covering.residual_group_order").evaluate(stream_dim=3, block_hidden="2,2") == 24
+    assert get_formula("covering.attention_group_order").evaluate(heads=2, d_k=2, d_v=2) == 32
+    assert get_formula("covering.attention_group_order").evaluate(heads=3) == 6
+
+
+def test_sample_sizes_ordered_and_the_candidate_is_confirmed(monkeypatch):
+    args = ([2, 4, 4, 1], 1, sp.Rational(1, 2), sp.Rational(1, 20), 1, sp.Rational(1, 2))
+    n = get_formula("covering.sample_size").evaluate(widths=args[0], B=1, target=args[2], eta=args[3],
+                                                     lip_loss=args[5])
+    assert n["sign_flip"] < n["permutation"] < n["classical"]
+    monkeypatch.setattr(tc, "_sample_size_candidate", lambda *a: None)  # the plain bisection
+    assert tc.sample_size_needed(*args, True, True) == n["sign_flip"]
+    assert tc.sample_size_needed(*args, True) == n["permutation"]
+    monkeypatch.setattr(tc, "_sample_size_candidate", lambda *a: 7)  # a wrong candidate is refused
+    assert tc.sample_size_needed(*args, False) == n["classical"]
+
+
+def test_sign_flip_deviation_runs_over_even_grids():
+    opt = tc.optimal_deviation_bound([1, 6, 1], 1, 3000, sp.Rational(1, 20), sign_flips=True)
+    assert int(opt["m"]) % 2 == 0
+    assert opt["bound"] < tc.optimal_deviation_bound([1, 6, 1], 1, 3000, sp.Rational(1, 20))["bound"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda: tc.sorted_nonnegative_cell_count(0, 2),
+    lambda: tc.boundary_cell_count(3, 0),
+    lambda: tc.cnn_param_count([3], 3, 4, 2),
+    lambda: tc.cnn_lipschitz_constant([3, 2], 0, 4, 2, 1),
+    lambda: get_formula("covering.attention_group_order").evaluate(heads=0),
+    lambda: get_formula("covering.sample_size").evaluate(widths="1,2,1", B=1, target=0, eta="0.05"),
+])
+def test_bad_input_new_formulas(call):
+    with pytest.raises(ValueError):
+        call()
