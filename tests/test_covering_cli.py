@@ -37,7 +37,34 @@ def test_tanh_counts_sign_flips_and_the_permutation_factor_saves_samples(capsys)
     assert code == 0 and f"{n['permutation']} with the permutation factor" in text
 
 
+def test_tanh_sign_flip_bound_by_hand(capsys):
+    code, out, _ = _run(capsys, "--widths", "2,3,1", "--B", "1/2", "--eps", "0.1", "--activation", "tanh",
+                        "--target", "0.5", "--json")
+    r = json.loads(out)
+    # m = 120 as above: 3 hidden biases >= 0 and sorted -> C(60 + 2, 3) cells, the rest m^(13-3)
+    assert code == 0 and float(r["log_N_sign_flip"]) == pytest.approx(10 * math.log(120) + math.log(math.comb(62, 3)),
+                                                                      rel=1e-15)
+    assert float(r["log_saving_limit_sign_flip"]) == pytest.approx(math.log(48), rel=1e-15)
+    n = r["n_needed"]
+    assert n["sign_flip"] <= n["permutation"] < n["classical"]
+    assert "log_N_scaling" not in r
+
+
+def test_relu_scaling_quotient_by_hand(capsys):
+    code, out, _ = _run(capsys, "--widths", "2,3,1", "--B", "1/2", "--eps", "0.1", "--quotient-scaling", "--json")
+    r = json.loads(out)
+    # 3 hidden neurons with k = 3 incoming coordinates on the box boundary: (120^3 - 118^3) cells each
+    assert code == 0 and r["effective_dimension_scaling"] == 10
+    assert float(r["log_N_scaling"]) == pytest.approx(4 * math.log(120) + 3 * math.log(120 ** 3 - 118 ** 3),
+                                                      rel=1e-15)
+    assert "log_N_sign_flip" not in r
+    code, text, _ = _run(capsys, "--widths", "2,3,1", "--B", "1/2", "--eps", "0.1", "--quotient-scaling")
+    assert code == 0 and "effective dimension 10 of 13" in text
+
+
 @pytest.mark.parametrize("argv, word", [
+    (["--widths", "2,4,1", "--B", "1", "--eps", "0.1", "--activation", "tanh", "--quotient-scaling"],
+     "quotient-scaling"),
     (["--widths", "2,16", "--B", "1", "--eps", "0.1"], "widths"),
     (["--widths", "2,4,1", "--B", "0", "--eps", "0.1"], "B"),
     (["--widths", "2,4,1", "--B", "1", "--eps", "nan"], "eps"),
