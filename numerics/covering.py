@@ -804,6 +804,15 @@ def boundary_cells_sampled(m: int, k: int, n: int, B: float, generator: torch.Ge
     return len(torch.unique((cells * m ** torch.arange(k)).sum(-1)))
 
 
+def boundary_cells_bruteforce(m: int, k: int) -> int:
+    """Grid cells of [-1, 1]^k (m per side) whose closure meets the boundary of the cube: every
+    index tuple enumerated, kept when some index is the first or the last cell."""
+    if int(m) < 1 or int(k) < 1:
+        raise ValueError(f"m and k must be integers >= 1, got {m!r}, {k!r}")
+    idx = np.array(list(itertools.product(range(m), repeat=k)), dtype=np.int64).reshape(-1, k)
+    return int(((idx == 0) | (idx == m - 1)).any(axis=1).sum())
+
+
 def sorted_nonnegative_cells_bruteforce(m: int, d: int) -> int:
     """Grid cells of [-1, 1]^d (m per side) that meet {b_1 >= ... >= b_d >= 0}: every index
     tuple is tested by building a point of the cone inside its cell, from the last coordinate

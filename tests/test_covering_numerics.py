@@ -327,3 +327,9 @@ def test_cnn_corner_quotient_below_and_near_the_hand_constant():
     assert 0.7 * lam < q < lam
     p = nc.random_cnn((2, 3), 3, 2, 2, 1.0, _gen(7))
     assert nc.cnn_forward(p, torch.zeros(5, 2, 6, 6, dtype=D), "tanh", 2).shape == (5, 2)
+
+
+def test_boundary_cells_bruteforce_small_values():
+    assert [nc.boundary_cells_bruteforce(m, 2) for m in (1, 2, 3, 4)] == [1, 4, 8, 12]
+    with pytest.raises(ValueError):
+        nc.boundary_cells_bruteforce(0, 2)
