@@ -700,10 +700,12 @@ def _canonical_architectures(ctx):
 def _volume_architectures(ctx):
     g = ctx.generator()
     n = 160_000 if ctx.full else 30_000
-    cnn_order, res_order, att_order = (get_formula(f"covering.{k}_group_order") for k in ("cnn", "residual", "attention"))
+    cnn_order, res_order, att_order = (get_formula(f"covering.{k}_group_order")
+                                       for k in ("cnn", "residual", "attention"))
     cases = [
         ("SmallCNN channels (3,3,2)", nc.SmallCNN((3, 3, 2)), nc.canonical_cnn_state,
-         cnn_order.evaluate(channels=[3, 2]), "input channels counted too, 3! 3! 2!", cnn_order.evaluate(channels=[3, 3, 2])),
+         cnn_order.evaluate(channels=[3, 2]), "input channels counted too, 3! 3! 2!",
+         cnn_order.evaluate(channels=[3, 3, 2])),
         ("residual D=3, blocks (2,2)", nc.ResidualMLP(3, 3, (2, 2), 2), nc.canonical_residual_state,
          res_order.evaluate(stream_dim=3, block_hidden=[2, 2]), "without the stream's D!", sp.Integer(4)),
         ("attention E=4, H=2 with in-head coordinates", nc.make_attention(4, 2, g),
@@ -870,12 +872,13 @@ def _n_needed_float(ws, B, target, eta, M, lip, kind):
        measured="float64 inversion n(m) minimised over m by Brent's method and neighbouring integers")
 def _sample_size(ctx):
     B, target, eta = 1, sp.Rational(1, 2), sp.Rational(1, 20)
-    widths = [16, 64, 256, 1024] + ([4096] if ctx.full else [])
+    checked = [16, 64, 256, 1024] + ([4096] if ctx.full else [])
+    widths = sorted(set(checked) | {32, 128, 512})
     sample_size = get_formula("covering.sample_size")
     need = {W: sample_size.evaluate(widths=[784, W, W, 10], B=B, target=target, eta=eta, M=1, lip_loss=1)
             for W in widths}
     pts = []
-    for W in widths:
+    for W in checked:
         ws = [784, W, W, 10]
         n = {k: int(v) for k, v in need[W].items()}
         for kind, ctrl in (("permutation", "classical"), ("sign_flip", "permutation")):
@@ -893,7 +896,7 @@ def _sample_size(ctx):
     ax2.set(xscale="log", yscale="log", xlabel="hidden width W", ylabel="relative saving of samples")
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
-    return Measurement(points=pts, n=len(widths), figures={"covering_sample_size_vs_width": fig},
+    return Measurement(points=pts, n=len(checked), figures={"covering_sample_size_vs_width": fig},
                        notes="samples needed (permutation / classical / sign flips): " + "; ".join(
                            f"W={W}: {int(need[W]['permutation'])} / {int(need[W]['classical'])} / "
                            f"{int(need[W]['sign_flip'])}" for W in widths)

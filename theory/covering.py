@@ -729,20 +729,34 @@ def _covering_attention_group_order(heads, d_k, d_v):
     return attention_group_order(heads, d_k, d_v)
 
 
+def _symbolic_cnn_bound() -> dict:
+    L, k, P, B, m, S, C = sp.symbols("L k P Bbar m S C", positive=True)
+    l = sp.Symbol("l", integer=True)
+    c = sp.IndexedBase("c")
+    lam = (L + 1) * B ** L * sp.Product(k ** 2 * c[l] + 1, (l, 0, L - 1)) * (c[L] * P + 1)
+    return {"Lambda": sp.Eq(sp.Symbol("Lambda"), lam),
+            "N_permutation": sp.Eq(sp.Symbol("N"), m ** (S - C) * sp.Product(sp.binomial(m + c[l] - 1, c[l]),
+                                                                               (l, 1, L)))}
+
+
+def _symbolic_symmetry_bounds() -> dict:
+    L, m, S, D = sp.symbols("L m S D", positive=True)
+    l = sp.Symbol("l", integer=True)
+    d = sp.IndexedBase("d")
+    k = d[l - 1] + 1
+    return {"sign_flip": sp.Eq(sp.Symbol("N_tanh"), m ** (S - D) * sp.Product(
+                sp.binomial(sp.ceiling(m / 2) + d[l] - 1, d[l]), (l, 1, L))),
+            "relu_scaling": sp.Eq(sp.Symbol("N_relu"), m ** (S - sp.Sum(d[l] * k, (l, 1, L)))
+                                  * sp.Product((m ** k - (m - 2) ** k) ** d[l], (l, 1, L)))}
+
+
 @formula("covering.cnn_log_bound", source=_SRC + "; CNN: fan-in k^2 c_l in Lambda, channels sorted by bias",
          statement="log covering numbers of the bounded-weight CNN class (conv layers, average pooling to P "
                    "positions, linear read-out) with and without the channel factor prod c_l!",
          params=[_CHANNELS, Param("kernel", "int", "kernel side k (k x k filters)", low=1),
                  Param("pooled", "int", "pooled positions P per channel before the read-out", low=1),
                  Param("n_out", "int", "outputs of the read-out", low=1), _B, _EPS],
-         symbolic=lambda: {"Lambda": sp.Eq(sp.Symbol("Lambda"), (sp.Symbol("L") + 1) * sp.Symbol("Bbar") ** sp.Symbol("L")
-                                           * sp.Product(sp.Symbol("k") ** 2 * sp.Indexed("c", sp.Symbol("l")) + 1,
-                                                        (sp.Symbol("l"), 0, sp.Symbol("L") - 1))
-                                           * (sp.Indexed("c", sp.Symbol("L")) * sp.Symbol("P") + 1)),
-                           "N_permutation": sp.Eq(sp.Symbol("N"), sp.Symbol("m") ** (sp.Symbol("S") - sp.Symbol("C"))
-                                                  * sp.Product(sp.binomial(sp.Symbol("m") + sp.Indexed("c", sp.Symbol("l")) - 1,
-                                                                           sp.Indexed("c", sp.Symbol("l"))),
-                                                               (sp.Symbol("l"), 1, sp.Symbol("L"))))})
+         symbolic=lambda: _symbolic_cnn_bound())
 def _covering_cnn_log_bound(channels, kernel, pooled, n_out, B, eps):
     return cnn_log_bounds(channels, kernel, pooled, n_out, B, eps)
 
@@ -753,19 +767,16 @@ def _covering_cnn_log_bound(channels, kernel, pooled, n_out, B, eps):
                    "C(ceil(m/2)+d_l-1, d_l) bias cells) and ReLU scaling quotient (boundary cells "
                    "m^k - (m-2)^k per neuron, k = d_{l-1}+1), with their savings",
          params=[_WIDTHS, _B, _EPS],
-         symbolic=lambda: {"sign_flip": sp.Eq(sp.Symbol("N_tanh"), sp.Symbol("m") ** (sp.Symbol("S") - sp.Symbol("D"))
-                                              * sp.Product(sp.binomial(sp.ceiling(sp.Symbol("m") / 2)
-                                                                       + sp.Indexed("d", sp.Symbol("l")) - 1,
-                                                                       sp.Indexed("d", sp.Symbol("l"))),
-                                                           (sp.Symbol("l"), 1, sp.Symbol("L")))),
-                           "relu_scaling": sp.Eq(sp.Symbol("N_relu"), sp.Symbol("m") ** (
-                               sp.Symbol("S") - sp.Sum(sp.Indexed("d", sp.Symbol("l")) * (sp.Indexed("d", sp.Symbol("l") - 1) + 1),
-                                                       (sp.Symbol("l"), 1, sp.Symbol("L"))))
-                               * sp.Product((sp.Symbol("m") ** (sp.Indexed("d", sp.Symbol("l") - 1) + 1)
-                                             - (sp.Symbol("m") - 2) ** (sp.Indexed("d", sp.Symbol("l") - 1) + 1))
-                                            ** sp.Indexed("d", sp.Symbol("l")), (sp.Symbol("l"), 1, sp.Symbol("L"))))})
+         symbolic=lambda: _symbolic_symmetry_bounds())
 def _covering_symmetry_bounds(widths, B, eps):
     return symmetry_log_bounds(widths, B, eps)
+
+
+def _symbolic_sample_size():
+    """n_needed = ceil(min_m n(m)): the bound at grid m reaches the target t iff n >= n(m)."""
+    M, t, eta, lip, B, lam, m = sp.symbols("M t eta Lip B Lambda m", positive=True)
+    n_m = M ** 2 * (sp.Symbol("log_N_m") + sp.log(2 / eta)) / (2 * (t - 2 * lip * B * lam / m) ** 2)
+    return sp.Eq(sp.Symbol("n_needed"), sp.ceiling(sp.Symbol("min_m") * n_m))
 
 
 @formula("covering.sample_size", source=_SRC + "; Hoeffding + union bound over the eps-cover, minimised over eps",
@@ -776,7 +787,7 @@ def _covering_symmetry_bounds(widths, B, eps):
                  Param("M", "real", "range of the loss [0, M]", low=0, low_open=True, default=1),
                  Param("lip_loss", "real", "Lipschitz constant of the loss in the prediction", low=0,
                        low_open=True, default=1)],
-         symbolic=lambda: sp.Eq(sp.Symbol("n_needed"), sp.Symbol("min") * sp.Symbol("n")))
+         symbolic=lambda: _symbolic_sample_size())
 def _covering_sample_size(widths, B, target, eta, M, lip_loss):
     return {kind: sp.Integer(sample_size_needed(widths, B, target, eta, M, lip_loss, perm, flips))
             for kind, perm, flips in (("classical", False, False), ("permutation", True, False),
