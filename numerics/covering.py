@@ -670,6 +670,13 @@ def _reorder(state: dict, order: torch.Tensor, targets) -> None:
         state[key] = _take(state[key], idx, dim)
 
 
+def _require(state: dict, keys, what: str) -> None:
+    """A clear refusal of a state dict that lacks the tensors a canonical form reads."""
+    missing = [k for k in keys if state.get(k) is None]
+    if missing:
+        raise ValueError(f"state: {what} needs {', '.join(missing)} (got keys {', '.join(sorted(state))})")
+
+
 def _descending(key: torch.Tensor) -> torch.Tensor:
     return torch.argsort(key, dim=-1, descending=True, stable=True)
 
@@ -680,6 +687,8 @@ def canonical_cnn_state(state: dict) -> dict:
     the bias, the BatchNorm parameters and running statistics, and the next layer's
     input-channel slices (conv2's kernels, the read-out's column block of 4 pooled positions
     per channel).  Only indexing: canonical(g.state) == canonical(state) bit for bit."""
+    _require(state, ["conv1.bias", "conv2.bias", "conv2.weight", "fc.weight"],
+             "the SmallCNN canonical form (conv biases)")
     out = dict(state)
     bn = lambda i: [(f"bn{i}.{n}", -1, 1) for n in ("weight", "bias", "running_mean", "running_var")]  # noqa: E731
     blocks = state["fc.weight"].shape[-1] // state["conv2.bias"].shape[-1]
@@ -697,6 +706,7 @@ def canonical_residual_state(state: dict, stream: bool = True) -> dict:
     weight and bias, every block's U columns, V rows and V bias, the read-out's columns.
     Each block's hidden units are ordered by decreasing U bias (rows of U, columns of V).
     ``stream=False`` orders the blocks only (the form of the group without D!)."""
+    _require(state, ["embed.bias", "embed.weight", "readout.weight"], "the ResidualMLP canonical form")
     out = dict(state)
     blocks = sorted({int(k.split(".")[1]) for k in state if k.startswith("U.")})
     if stream:
@@ -719,6 +729,8 @@ def canonical_attention_state(state: dict, heads: int, within: bool = True) -> d
     its value coordinates by decreasing value bias (with the matching ``out_proj`` columns);
     then the heads are ordered by their largest query bias, a key that in-head permutations
     do not change.  The group: H! (d_k! d_v!)^H with ``within``, H! without."""
+    _require(state, ["in_proj_weight", "in_proj_bias", "out_proj.weight"],
+             "the attention canonical form (packed in_proj with biases: kdim = vdim = embed_dim, bias=True)")
     bias = state["in_proj_bias"]
     E = bias.shape[-1] // 3
     H = int(heads)

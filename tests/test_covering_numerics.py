@@ -298,6 +298,16 @@ def test_attention_heads_must_divide_the_embedding():
         nc.canonical_attention_state(nc.make_attention(6, 3, _gen(0)).state_dict(), 4)
 
 
+def test_canonical_forms_refuse_states_without_their_keys():
+    no_bias = torch.nn.MultiheadAttention(4, 2, bias=False, dtype=D).state_dict()
+    with pytest.raises(ValueError, match="in_proj_bias"):
+        nc.canonical_attention_state(no_bias, 2)
+    with pytest.raises(ValueError, match="conv1.bias"):
+        nc.canonical_cnn_state({"conv2.bias": torch.zeros(2)})
+    with pytest.raises(ValueError, match="embed.bias"):
+        nc.canonical_residual_state({})
+
+
 # --------------------------------------------------------------------------- ReLU scaling normal form
 def test_relu_scaling_to_the_boundary_keeps_f_and_the_box():
     g = _gen(4)
