@@ -703,7 +703,7 @@ def _volume_architectures(ctx):
     cnn_order, res_order, att_order = (get_formula(f"covering.{k}_group_order")
                                        for k in ("cnn", "residual", "attention"))
     cases = [
-        ("SmallCNN channels (3,3,2)", nc.SmallCNN((3, 3, 2)), nc.canonical_cnn_state,
+        ("SmallCNN channels (3,3,2), 1x1 kernels", nc.SmallCNN((3, 3, 2), kernel=1), nc.canonical_cnn_state,
          cnn_order.evaluate(channels=[3, 2]), "input channels counted too, 3! 3! 2!",
          cnn_order.evaluate(channels=[3, 3, 2])),
         ("residual D=3, blocks (2,2)", nc.ResidualMLP(3, 3, (2, 2), 2), nc.canonical_residual_state,
