@@ -21,6 +21,7 @@ import dltv.numerics.regions_exact as rx
 TARGET_DEPTH = 20
 TARGET_SECONDS = 10.0
 TARGET_MB = 1024.0
+DEPTHS = {"quick": (12, 20), "full": (12, 16, 20)}
 
 # ru_maxrss would count the parent's memory at fork time; VmHWM is this program's own peak
 _CHILD = """
@@ -62,13 +63,12 @@ def run(quick: bool, device: str) -> list[dict]:
     Counting is exact integer arithmetic on the CPU, so ``device`` is not used.  ``ok``: the
     count is 2^d and, for depth 20, the command took <= 10 s (start-up included) in <= 1 GB.
     """
-    rnd = random.Random(2311)
-    peaks = {d: _peaks(rnd, d + 1) for d in (12, 16, 20)}
     rows = []
-    for d in ((12, TARGET_DEPTH) if quick else (12, 16, TARGET_DEPTH)):
-        got = _count_in_subprocess(d, peaks[d])
+    for d in DEPTHS["quick" if quick else "full"]:
+        peaks = _peaks(random.Random(2311 + d), d + 1)
+        got = _count_in_subprocess(d, peaks)
         t = time.perf_counter()
-        gen_regions = rx.triangle_region_count(peaks[d][:d])
+        gen_regions = rx.triangle_region_count(peaks[:d])
         gen_sec = time.perf_counter() - t
         regions = got["activation_regions"]
         exact = regions == got["affine_pieces"] == gen_regions == 2 ** d
