@@ -363,7 +363,7 @@ class _Block:
     def split(self, size: int):
         for s in range(0, len(self), size):
             e = min(s + size, len(self))
-            yield _Block(self.num[s:e + 1], self.den[s:e + 1], self.A[s:e], self.B[s:e],
+            yield _Block(self.num[s:e + 1], self.den[s:e + 1], self.A[s:e], None if self.B is None else self.B[s:e],
                          self.bound_ab, self.bound_edge)
 
 
@@ -386,10 +386,10 @@ def _affine(block: _Block, layer: _Layer, need_b: bool = True) -> tuple[np.ndarr
     bound = block.bound_ab * layer.row_l1 + layer.b_max
     small = layer.Wt64 is not None and bound * block.bound_edge * 2 < _INT64_SAFE
     if small:
-        A, B = block.A.astype(np.int64), block.B.astype(np.int64)
-        return A @ layer.Wt64, (B @ layer.Wt64 + layer.b64) if need_b else None, bound
-    A, B = block.A.astype(object), block.B.astype(object)
-    zB = _sparse_product(B, layer.terms_b, layer.b) if need_b else None
+        zB = (block.B.astype(np.int64) @ layer.Wt64 + layer.b64) if need_b else None
+        return block.A.astype(np.int64) @ layer.Wt64, zB, bound
+    zB = _sparse_product(block.B.astype(object), layer.terms_b, layer.b) if need_b else None
+    A = block.A.astype(object)
     return _sparse_product(A, layer.terms_a), zB, bound
 
 
@@ -442,16 +442,19 @@ def _sign_of_sum(a, b, edges: tuple, bound: int) -> np.ndarray:
     return out
 
 
-def _hidden_step(block: _Block, layer: _Layer) -> _Block:
-    """Refine the segments at the roots of the layer's pre-activations; apply its ReLU."""
+def _hidden_step(block: _Block, layer: _Layer, keep_b: bool = True) -> _Block:
+    """Refine the segments at the roots of the layer's pre-activations; apply its ReLU.
+
+    ``keep_b=False`` drops the intercepts of the result (enough for the output's slopes).
+    """
     zA, zB, bound = _affine(block, layer)
-    S = _signs(zA, zB, block.num, block.den, layer, bound * block.bound_edge)
+    S = _signs(zA, zB, block.num, block.den, layer, max(bound, 1) * block.bound_edge)
     Sl, Sr = S[:-1], S[1:]
     active0 = (Sl > 0) | ((Sl == 0) & (Sr > 0))      # sign on the segment's interior, before any root
     cross = (Sl * Sr) < 0                              # one root strictly inside
     n_seg, width = zA.shape
     if not cross.any():
-        return _Block(block.num, block.den, np.where(active0, zA, 0), np.where(active0, zB, 0),
+        return _Block(block.num, block.den, np.where(active0, zA, 0), np.where(active0, zB, 0) if keep_b else None,
                       bound, block.bound_edge)
     seg, neu = np.nonzero(cross)                       # segment-major order
     rd = zA[seg, neu]
@@ -475,7 +478,7 @@ def _hidden_step(block: _Block, layer: _Layer) -> _Block:
     at = start[seg[first]] + rank[first]
     num[at], den[at] = rn[first], rd[first]
     num[-1:], den[-1:] = block.num[-1:], block.den[-1:]
-    return _Block(num, den, np.where(on, zA[parent], 0), np.where(on, zB[parent], 0), bound,
+    return _Block(num, den, np.where(on, zA[parent], 0), np.where(on, zB[parent], 0) if keep_b else None, bound,
                   max(bound, block.bound_edge))
 
 
@@ -601,7 +604,7 @@ def count_regions(net: Any, lo=0, hi=1, min_length=0, progress: Callable | None 
             if progress is not None and not whole and hidden:
                 progress(hidden, hidden, tally.regions)
             return
-        block = _hidden_step(block, layers[depth])
+        block = _hidden_step(block, layers[depth], keep_b=detail or depth + 1 < hidden)
         whole = whole and len(block) <= BLOCK
         if progress is not None and whole:
             progress(depth + 1, hidden, len(block))
