@@ -23,6 +23,7 @@ import numpy as np
 
 _INT64_SAFE = 1 << 62          # int64 arrays are used while every intermediate is below this bound
 BLOCK = 1 << 12                # segments processed together once the partition is split up
+_DENSE_TERMS = 64              # layers with more non-zero weights use one object matmul
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -367,8 +368,12 @@ class _Block:
                          self.bound_ab, self.bound_edge)
 
 
-def _sparse_product(X: np.ndarray, terms: list[list[tuple[int, int]]], bias=None) -> np.ndarray:
-    """X W^T (+ b) for an object array X, one output column at a time over the non-zero terms."""
+def _product(X: np.ndarray, terms: list[list[tuple[int, int]]], Wt: np.ndarray, bias=None) -> np.ndarray:
+    """X W^T (+ b) for an object array X: over the non-zero terms, one output column at a time,
+    for small layers (the triangle net's are sparse); one object matmul for wide ones."""
+    if sum(map(len, terms)) > _DENSE_TERMS:
+        out = X @ Wt
+        return out if bias is None else out + bias
     cols = []
     for j, pairs in enumerate(terms):
         col = None
@@ -388,9 +393,8 @@ def _affine(block: _Block, layer: _Layer, need_b: bool = True) -> tuple[np.ndarr
     if small:
         zB = (block.B.astype(np.int64) @ layer.Wt64 + layer.b64) if need_b else None
         return block.A.astype(np.int64) @ layer.Wt64, zB, bound
-    zB = _sparse_product(block.B.astype(object), layer.terms_b, layer.b) if need_b else None
-    A = block.A.astype(object)
-    return _sparse_product(A, layer.terms_a), zB, bound
+    zB = _product(block.B.astype(object), layer.terms_b, layer.Wt, layer.b) if need_b else None
+    return _product(block.A.astype(object), layer.terms_a, layer.Wt), zB, bound
 
 
 def _signs(zA, zB, num, den, layer: _Layer, bound: int) -> np.ndarray:
