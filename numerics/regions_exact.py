@@ -4,9 +4,11 @@ The counter (:func:`count_regions`) carries, for every segment of the current pa
 of [lo, hi], the exact affine form A x + B of each hidden neuron as integers, and refines
 the partition layer by layer with numpy over all segments x neurons at once.  Integers
 live in numpy int64 arrays while an a-priori bound shows they fit, and in object arrays
-of Python integers (arbitrary precision) beyond: every sign, root and piece is exact.
-Deep partitions are processed depth first in blocks of segments, so memory does not grow
-with the number of regions when only counts are wanted.
+of Python integers (arbitrary precision) beyond; signs of big integers are read from a
+float64 filter with a proven error bound and recomputed exactly where it cannot decide.
+Every sign, root and piece is exact.  Deep partitions are processed depth first in
+blocks of segments, so memory does not grow with the number of regions when only counts
+are wanted.
 
 Also here, because the triangle path of ``dltv regions count`` must not load torch: the
 exact triangle construction of Milkert, Hyde & Laine (arXiv 2311.18022, Sec. 3) and its

@@ -318,12 +318,12 @@ def test_vectorised_counter_equals_reference_partition(seed, kind, hidden, outpu
 
 @pytest.mark.parametrize("kind", ["int", "rational", "float64"])
 def test_blocks_int64_and_float_filter_do_not_change_the_partition(monkeypatch, kind):
-    # tiny blocks (pieces and long pieces spanning blocks), no int64 arrays, no float filter
+    # tiny blocks (pieces and long pieces spanning blocks), no int64 arrays, no float filter, dense products
     rnd = random.Random(11)
     nets = [_random_net(rnd, kind, [1, 5, 4, 3, 2]) for _ in range(6)]
     ml = Fraction(1, 20)
     full = [nr.count_regions(L, -4, 4, min_length=ml) for L in nets]
-    for name, value in (("BLOCK", 2), ("_INT64_SAFE", 1), ("_FILTER_MAX", 0)):
+    for name, value in (("BLOCK", 2), ("_INT64_SAFE", 1), ("_FILTER_MAX", 0), ("_DENSE_TERMS", 0)):
         with monkeypatch.context() as m:
             m.setattr(rx, name, value)
             for L, rc in zip(nets, full):
