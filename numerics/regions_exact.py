@@ -351,6 +351,24 @@ class _Layer:
         self.nz_b = [bool(t) or bool(bj) for t, bj in zip(self.terms_b, bias)]
 
 
+def _sparse_layers(int_layers: list) -> list[_Layer]:
+    """The integer layers with constant neurons folded into the next layer's biases.
+
+    derived: a neuron whose slope is structurally zero (no path from x) is one constant c
+    on the whole line, so the next layer's z = W h + b equals the same W with column j
+    zeroed and b + c W[:, j]: exact, and the column costs nothing in the products.
+    """
+    layers, nz_a, nz_b, const = [], [True], [False], [None]       # the input x: slope 1, intercept 0
+    for rows, bias in int_layers:
+        bias = [bj + sum(w * c for w, c in zip(row, const) if c is not None) for row, bj in zip(rows, bias)]
+        rows = [[0 if c is not None else w for w, c in zip(row, const)] for row in rows]
+        layer = _Layer(rows, bias, nz_a, nz_b)
+        layers.append(layer)
+        nz_a, nz_b = layer.nz_a, layer.nz_b
+        const = [None if a else max(bj, 0) for a, bj in zip(nz_a, bias)]
+    return layers
+
+
 class _Block:
     """Segments [e_k, e_{k+1}] (edges num/den, den > 0) with hidden affine forms A x + B, and bounds."""
 
@@ -591,10 +609,7 @@ def count_regions(net: Any, lo=0, hi=1, min_length=0, progress: Callable | None 
     if min_length < 0:
         raise ValueError(f"min_length must be >= 0, got {min_length}")
     int_layers, out_scale = _integer_layers(_as_layers(net))
-    layers, nz_a, nz_b = [], [True], [False]          # the input x: slope 1, intercept 0
-    for rows, bias in int_layers:
-        layers.append(_Layer(rows, bias, nz_a, nz_b))
-        nz_a, nz_b = layers[-1].nz_a, layers[-1].nz_b
+    layers = _sparse_layers(int_layers)
     edge_bound = max(abs(lo.numerator), lo.denominator, abs(hi.numerator), hi.denominator)
     edge_type = np.int64 if edge_bound < _INT64_SAFE else object
     block = _Block(np.array([lo.numerator, hi.numerator], dtype=edge_type),
