@@ -461,7 +461,8 @@ def _sign_of_sum(a, b, edges: tuple, bound: int) -> np.ndarray:
     out = np.sign(v).astype(np.int8)
     unsure = np.nonzero(np.abs(v) <= _FILTER_ERR * (np.abs(p) + np.abs(q)))[0]
     if len(unsure):
-        exact = a[unsure].astype(object) * x[unsure].astype(object) + b[unsure].astype(object) * y[unsure].astype(object)
+        obj = lambda v: v[unsure].astype(object)
+        exact = obj(a) * obj(x) + obj(b) * obj(y)
         out[unsure] = np.sign(exact).astype(np.int8)
     return out
 

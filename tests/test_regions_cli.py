@@ -169,7 +169,8 @@ def test_regions_rows_count_the_network_and_state_their_target(monkeypatch):
     assert [r["regions"] for r in rows] == [8, 32]
     for r in rows:
         assert r["bench"] == "regions.count" and r["case"].startswith("network")
-        for key in ("seconds", "count_seconds", "peak_mb", "generator_seconds", "ratio_to_generator", "target"):
+        for key in ("seconds", "count_seconds", "cpu_seconds", "peak_mb", "generator_seconds", "ratio_to_generator",
+                    "target"):
             assert key in r
         assert r["ok"] is True and r["torch_loaded"] is False and 0 < r["peak_mb"] < 1024
     assert "10 s" in rows[-1]["target"] and "1 GB" in rows[-1]["target"]

@@ -292,9 +292,9 @@ def _random_net(rnd: random.Random, kind: str, widths: list[int]):
             layers[1] = ([row + [0, 0] for row in layers[1][0]], layers[1][1])
         return layers
     rng = np.random.default_rng(rnd.randrange(2 ** 32))
-    dtype = np.float64 if kind == "float64" else np.float32
-    return [(torch.as_tensor(rng.normal(size=(o, i)) / math.sqrt(i), dtype=torch.float32).to(dtype=getattr(torch, dtype.__name__)),
-             torch.as_tensor(rng.normal(size=o) * 0.3).to(getattr(torch, dtype.__name__))) for i, o in shapes]
+    dtype = torch.float64 if kind == "float64" else torch.float32
+    weights = lambda *shape: torch.as_tensor(rng.normal(size=shape)).to(dtype)
+    return [(weights(o, i) / math.sqrt(i), 0.3 * weights(o)) for i, o in shapes]
 
 
 @settings(max_examples=60, deadline=None)
@@ -380,7 +380,8 @@ def test_value_finds_the_piece_of_every_point():
 
 def test_triangle_cli_path_does_not_import_torch():
     code = ("import sys; from dltv.checks.cli import main; "
-            "assert main(['regions', 'count', '--depth', '6', '--law', '--peaks', '1/3,1/4,2/5,1/2,3/5,2/3,3/4']) == 0; "
+            "argv = ['regions', 'count', '--depth', '6', '--law', '--peaks', '1/3,1/4,2/5,1/2,3/5,2/3,3/4']; "
+            "assert main(argv) == 0; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
