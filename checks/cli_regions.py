@@ -54,7 +54,7 @@ def _depth(text) -> int:
 
 def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = False, min_length: str = "0") -> dict:
     """Exact counts of the triangle network with the given parameters (convex output x - F_d)."""
-    import dltv.numerics.regions as nr  # torch loads only when a count is asked for
+    import dltv.numerics.regions_exact as nr  # torch-free: the triangle path never loads torch
 
     d = _depth(depth)
     a = _fractions("peaks", peaks)
@@ -74,7 +74,7 @@ def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = Fal
         nr._check_scales(s)
     min_f = _fractions("min-length", min_length)[0]
     rc = nr.count_regions(nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s)), min_length=min_f,
-                          progress=_layer_progress(d))
+                          progress=_layer_progress(d), detail=False)
     out = {"depth": d, "activation_regions": rc.activation_regions, "affine_pieces": rc.affine_pieces,
            "scales": [str(v) for v in s]}
     if min_f > 0:
@@ -161,7 +161,7 @@ def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = No
         net = nr.module_layers(obj)
     else:
         raise ValueError(f"model must be an nn.Sequential or a state_dict, got {type(obj).__name__}")
-    rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f, progress=_layer_progress(len(net) - 1))
+    rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f, progress=_layer_progress(len(net) - 1), detail=False)
     out = {"model": path, "interval": [str(lo_f), str(hi_f)], "activation_regions": rc.activation_regions,
            "affine_pieces": rc.affine_pieces}
     if min_f > 0:
@@ -191,11 +191,22 @@ def cmd_count(args) -> int:
     return 0
 
 
-def _layer_progress(depth: int, at_least: int = 12):
-    """Per-layer progress on stderr for counts deep enough to take a while (None otherwise)."""
+def _layer_progress(depth: int, at_least: int = 12, every: float = 1.0):
+    """Progress on stderr for counts deep enough to take a while (None otherwise), at most once per ``every`` s.
+
+    The counter reports each hidden layer while the partition is one block, then each block
+    that reaches the last hidden layer; the first report always prints.
+    """
     import sys
+    import time
 
     if depth < at_least:
         return None
-    return lambda layer, layers, segments: print(f"counting: layer {layer}/{layers}, {segments} segments",
-                                                 file=sys.stderr, flush=True)
+    last = [-float("inf")]
+
+    def report(layer: int, layers: int, segments: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            print(f"counting: layer {layer}/{layers}, {segments} segments", file=sys.stderr, flush=True)
+    return report

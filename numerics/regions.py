@@ -13,98 +13,34 @@ layer matrices are those of the paper's Sec. 3 as recorded in the project's note
 neuron positive for ``sign = -1``, are derived: the sum neuron then never switches).
 
 Floats miscount regions of this construction (pieces of length a_0 a_1 ... a_{d-1});
-:func:`count_regions` therefore works in exact rationals: every float weight is
-converted exactly with ``Fraction(float)``.
+:func:`count_regions` therefore works in exact integers and rationals: every float weight
+is read exactly as a dyadic rational.  The counter, the exact construction and its
+breakpoint generator live in the torch-free :mod:`dltv.numerics.regions_exact` and are
+re-exported here; this module adds the torch side (batched nets, training, module reading).
 """
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from dltv.numerics.regions_exact import (  # noqa: F401  (re-exported: the public API of the area)
+    BLOCK, RegionCount, _as_layers, _check_depth, _check_peaks, _check_scales, _dyadic, _float_array, _frac,
+    _integer_layers, count_regions, exact_triangle_layers, law_scales, sawtooth_layers, triangle_breakpoint_births,
+    triangle_breakpoints, triangle_breakpoints_scaled, triangle_layers, triangle_region_count,
+)
+
 DTYPE = torch.float64
-
-
-# --------------------------------------------------------------------------- checks
-def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    return int(depth)
-
-
-def _check_peaks(peaks, n: int | None = None, name: str = "peaks") -> list:
-    peaks = list(peaks)
-    if n is not None and len(peaks) != n:
-        raise ValueError(f"{name} must have {n} entries, got {len(peaks)}")
-    for a in peaks:
-        if not (0 < a < 1):
-            raise ValueError(f"{name} must lie in the open interval (0, 1), got {a}")
-    return peaks
-
-
-def _check_scales(scales, n: int | None = None, name: str = "scales") -> list:
-    scales = list(scales)
-    if n is not None and len(scales) != n:
-        raise ValueError(f"{name} must have {n} entries, got {len(scales)}")
-    for s in scales:
-        if not (s > 0) or (isinstance(s, float) and not math.isfinite(s)):
-            raise ValueError(f"{name} must be finite and > 0, got {s}")
-    return scales
 
 
 def _check_sign(name: str, value, allowed) -> int:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     return int(value)
-
-
-# --------------------------------------------------------------------------- construction
-def law_scales(peaks: Sequence, s0, depth: int) -> list:
-    """Scales tied by the differentiability law s_{i+1} = s_i (1 - a_{i+1}) a_{i+2}.
-
-    Source: Milkert et al., Thm 3.1 (as reported); needs peaks a_0..a_depth.
-    Works for Fractions, floats and torch scalars alike.
-    """
-    s = [s0]
-    for i in range(depth - 1):
-        s.append(s[-1] * (1 - peaks[i + 1]) * peaks[i + 2])
-    return s
-
-
-def triangle_layers(peaks: Sequence, scales: Sequence, *, sign: int = 1, sign_in: int = 0,
-                    base=1, offset=0, out_weight=1, out_bias=0) -> list[tuple[list, list]]:
-    """The width-4 network as ``[(W, b), ...]`` nested lists of the given scalars.
-
-    ``d = len(scales)`` hidden layers, neurons [sum, t1, t2, bias]; peaks a_0..a_{d-1}
-    are used (extra entries are ignored).  Output ``out_weight*(offset + sign_in*x +
-    sign*F_d(x)) + out_bias``.  Source: Milkert et al. Sec. 3 matrix; the first and
-    last layers derived so that t1 = s_{k-1} W_{k-1}, t2 = s_{k-1} ReLU(W_{k-1} - a_k),
-    bias = s_{k-1} and sum = offset + sign_in x + sign sum_{j<=k-2} s_j W_j.
-    """
-    d = len(scales)
-    s = [base] + list(scales)          # s[k+1] = s_k, s[0] = s_{-1} = base
-    a = list(peaks)
-    layers = [([[sign_in], [base], [base], [0]], [offset, 0, -base * a[0], base])]
-    for k in range(1, d):
-        S, A = s[k] / s[k - 1], a[k - 1]
-        p, q = S / A, S / (A * (1 - A))
-        W = [[1, sign * p, -sign * q, 0], [0, p, -q, 0], [0, p, -q, -S * a[k]], [0, 0, 0, S]]
-        layers.append((W, [0, 0, 0, 0]))
-    S, A = s[d] / s[d - 1], a[d - 1]
-    p, q = S / A, S / (A * (1 - A))
-    layers.append(([[out_weight, out_weight * sign * p, -out_weight * sign * q, 0]], [out_bias]))
-    return layers
-
-
-def exact_triangle_layers(peaks, scales, **kw) -> list:
-    """:func:`triangle_layers` with every parameter converted exactly to a Fraction."""
-    fr = lambda v: v if isinstance(v, Fraction) else Fraction(v)
-    kw = {k: fr(v) if k in ("base", "offset", "out_weight", "out_bias") else v for k, v in kw.items()}
-    return triangle_layers([fr(a) for a in peaks], [fr(s) for s in scales], **kw)
 
 
 class TriangleNet(nn.Module):
@@ -292,66 +228,6 @@ def member_layers(params, member: int) -> list[tuple[torch.Tensor, torch.Tensor]
     return [(W[member], b[member]) for W, b in params]
 
 
-# --------------------------------------------------------------------------- exact counting
-class RegionCount:
-    """Exact 1-D partition of [lo, hi] by a ReLU network.
-
-    ``activation_regions`` / ``affine_pieces``: all of them; ``long_regions`` /
-    ``long_pieces``: those of length >= ``min_length`` (the same when it is 0).
-    ``region_breakpoints``: interior points where the activation pattern changes;
-    ``pieces``: maximal intervals with one affine output, as (left, right, slopes, intercepts)
-    with per-output tuples of Fractions; ``kinks``: the interior piece boundaries.
-    The Fraction lists are built on first use (the count itself works in integers).
-    """
-
-    def __init__(self, edges: list, cuts: list, int_pieces: list, scale: int, min_length: Fraction):
-        self._edges, self._cuts, self._int_pieces, self._scale = edges, cuts, int_pieces, scale
-        self.min_length = min_length
-        self.activation_regions = len(edges) - 1
-        self.affine_pieces = len(int_pieces)
-        if min_length > 0:
-            self.long_regions = sum(r - l >= min_length for l, r in zip(edges[:-1], edges[1:]))
-            self.long_pieces = sum(r - l >= min_length for l, r, _, _ in int_pieces)
-        else:
-            self.long_regions, self.long_pieces = self.activation_regions, self.affine_pieces
-        self._pieces = None
-
-    @property
-    def region_breakpoints(self) -> list[Fraction]:
-        return sorted(self._cuts)
-
-    @property
-    def pieces(self) -> list:
-        if self._pieces is None:
-            P = self._scale
-            self._pieces = [(l, r, tuple(Fraction(a, P) for a in A), tuple(Fraction(b, P) for b in B))
-                            for l, r, A, B in self._int_pieces]
-        return self._pieces
-
-    @property
-    def kinks(self) -> list:
-        return [p[0] for p in self._int_pieces[1:]]
-
-    def value(self, x) -> tuple:
-        """The exact output at x (a Fraction inside [lo, hi])."""
-        x = Fraction(x)
-        for l, r, sl, ic in self.pieces:
-            if l <= x <= r:
-                return tuple(a * x + b for a, b in zip(sl, ic))
-        raise ValueError(f"x must lie in [{self._edges[0]}, {self._edges[-1]}], got {x}")
-
-
-def _frac(v) -> Fraction:
-    if isinstance(v, Fraction):
-        return v
-    if isinstance(v, (int, np.integer)):
-        return Fraction(int(v))
-    f = float(v)
-    if not math.isfinite(f):
-        raise ValueError(f"network weights must be finite, got {v!r}")
-    return Fraction(f)
-
-
 def module_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """[(W, b), ...] of a plain MLP module, read in forward (registration) order.
 
@@ -391,206 +267,6 @@ def module_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     if not seq or expect_linear:
         raise ValueError("model must end with a Linear layer (a ReLU output is not supported)")
     return seq
-
-
-def _float_array(v) -> np.ndarray | None:
-    """``v`` as a float64 array if it is a floating tensor/array (exactly representable), else None."""
-    if isinstance(v, torch.Tensor) and v.is_floating_point():
-        return v.detach().cpu().to(torch.float64).numpy()
-    if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
-        return v.astype(np.float64)
-    return None
-
-
-def _as_layers(net: Any) -> list[tuple[Any, Any]]:
-    """[(W, b), ...] with each entry a float64 array or nested lists of Fractions; shapes checked.
-
-    ``net``: an nn.Sequential of Linear/ReLU (see :func:`module_layers`) or [(W, b), ...] of
-    tensors / arrays / nested lists of numbers.
-    """
-    if isinstance(net, nn.Module):
-        net = module_layers(net)
-    layers = []
-    for W, b in net:
-        Wf, bf = _float_array(W), _float_array(b)
-        if Wf is not None and bf is not None and Wf.ndim == 2 and bf.ndim == 1:
-            if not (np.isfinite(Wf).all() and np.isfinite(bf).all()):
-                raise ValueError("network weights must be finite")
-            layers.append((Wf, bf))
-            continue
-        W = W.tolist() if hasattr(W, "tolist") else W
-        b = b.tolist() if hasattr(b, "tolist") else b
-        layers.append(([[_frac(w) for w in row] for row in W], [_frac(v) for v in b]))
-    if not layers:
-        raise ValueError("network must have at least one layer")
-    shapes = [(len(W), len(W[0]) if len(W) else 0, len(b)) for W, b in layers]
-    if shapes[0][1] != 1:
-        raise ValueError(f"network input must be scalar (1 column), got {shapes[0][1]}")
-    for (W, _), (n_out, n_in, n_b) in zip(layers, shapes):
-        if n_b != n_out or any(len(row) != n_in for row in W):
-            raise ValueError("layer shapes do not chain")
-    if any(n_in != prev_out for (prev_out, _, _), (_, n_in, _) in zip(shapes[:-1], shapes[1:])):
-        raise ValueError("layer shapes do not chain")
-    return layers
-
-
-def _dyadic(W: np.ndarray, b: np.ndarray) -> tuple[list[list[int]], list[int], int]:
-    """Float64 W, b as integers over one power of two: (W * 2^k, b * 2^k, k), exactly.
-
-    A float64 is m 2^e with an integer mantissa |m| < 2^53 (``np.frexp``), so 2^k with
-    k = max(0, -min e) clears every denominator.
-    """
-    vals = np.concatenate([W.ravel(), b])
-    mant, expo = np.frexp(vals)
-    m = (mant * 2.0 ** 53).astype(np.int64)
-    e = expo.astype(np.int64) - 53
-    e_min = int(e[m != 0].min()) if np.any(m != 0) else 0
-    k = max(0, -e_min)
-    ints = [mi << (ei + k) if mi else 0 for mi, ei in zip(m.tolist(), e.tolist())]
-    n_in = W.shape[1]
-    rows = [ints[i * n_in:(i + 1) * n_in] for i in range(W.shape[0])]
-    return rows, ints[W.size:], k
-
-
-def _integer_layers(layers) -> tuple[list, int]:
-    """Integer weights with the same activation pattern: (sparse rows, biases) per layer, and P_L.
-
-    derived: with D_l the common denominator of layer l and P_l = D_1 ... D_l, the integer
-    layer W'_l = D_l W_l, b'_l = P_l b_l gives z'_l = P_l z_l (induction, ReLU(c z) = c ReLU(z)
-    for c > 0), so every sign, root and pattern is that of the rational network.
-    """
-    out, P = [], 1
-    for W, b in layers:
-        if isinstance(W, np.ndarray):
-            Wi, bi, k = _dyadic(W, b)
-            P_prev, P = P, P << k
-            rows = [[(j, w) for j, w in enumerate(row) if w] for row in Wi]
-            out.append((rows, [v * P_prev for v in bi]))
-            continue
-        D = math.lcm(*(v.denominator for row in W for v in row), *(v.denominator for v in b))
-        P *= D
-        rows = [[(j, int(w * D)) for j, w in enumerate(row) if w] for row in W]
-        out.append((rows, [int(v * P) for v in b]))
-    return out, P
-
-
-def count_regions(net: Any, lo=0, hi=1, min_length=0, progress=None) -> RegionCount:
-    """Exact activation regions and affine pieces of a scalar-input ReLU MLP on [lo, hi].
-
-    ReLU follows every layer but the last.  Algorithm (project notes Sec. 3.1): carry
-    segments with exact affine hidden values A*x + B; split each at the interior roots
-    -B_j/A_j of the pre-activations; the sign on a sub-interval fixes the pattern.  The
-    arithmetic is in integers (:func:`_integer_layers`), the cuts are Fractions.
-    ``min_length`` (>= 0): also count the regions and pieces at least that long
-    (``long_regions``, ``long_pieces``), e.g. to see how many are rounding slivers.
-    ``progress(layer, layers, segments)``, if given, is called after each hidden layer.
-    """
-    lo, hi = _frac(lo), _frac(hi)
-    if not lo < hi:
-        raise ValueError(f"interval must satisfy lo < hi, got [{lo}, {hi}]")
-    min_length = _frac(min_length)
-    if min_length < 0:
-        raise ValueError(f"min_length must be >= 0, got {min_length}")
-    layers, P = _integer_layers(_as_layers(net))
-    edges, A_all, B_all = [lo, hi], [[1]], [[0]]      # segment k = [edges[k], edges[k+1]], hidden A x + B
-    cuts_all = []
-    for depth, (rows, bias) in enumerate(layers[:-1], 1):
-        new_edges, new_A, new_B = [edges[0]], [], []
-        for k, (A, B) in enumerate(zip(A_all, B_all)):
-            l, r = edges[k], edges[k + 1]
-            ln, ld, rn, rd = l.numerator, l.denominator, r.numerator, r.denominator
-            zA = [sum(w * A[j] for j, w in row) for row in rows]
-            zB = [sum(w * B[j] for j, w in row) + bj for row, bj in zip(rows, bias)]
-            cuts = []
-            for a, b in zip(zA, zB):    # root -b/a strictly inside (l, r)
-                if a > 0 and ln * a < -b * ld and -b * rd < rn * a:
-                    cuts.append(Fraction(-b, a))
-                elif a < 0 and -ln * a < b * ld and b * rd < -rn * a:
-                    cuts.append(Fraction(b, -a))
-            if len(cuts) > 1:           # several neurons may switch at one point
-                cuts.sort()
-                cuts = [c for i, c in enumerate(cuts) if i == 0 or c != cuts[i - 1]]
-            cuts_all += cuts
-            for x0 in (l, *cuts):
-                n0, d0 = x0.numerator, x0.denominator
-                # active on (x0, next): positive at x0, or zero there and increasing
-                on = [(s > 0 or (s == 0 and a > 0)) for a, b in zip(zA, zB) for s in (a * n0 + b * d0,)]
-                new_A.append([a if o else 0 for a, o in zip(zA, on)])
-                new_B.append([b if o else 0 for b, o in zip(zB, on)])
-            new_edges += cuts
-            new_edges.append(r)
-        edges, A_all, B_all = new_edges, new_A, new_B
-        if progress is not None:
-            progress(depth, len(layers) - 1, len(edges) - 1)
-    rows, bias = layers[-1]
-    pieces = []
-    for k, (A, B) in enumerate(zip(A_all, B_all)):
-        zA = tuple(sum(w * A[j] for j, w in row) for row in rows)
-        zB = tuple(sum(w * B[j] for j, w in row) + bj for row, bj in zip(rows, bias))
-        if pieces and pieces[-1][2] == zA and pieces[-1][3] == zB:
-            pieces[-1][1] = edges[k + 1]
-        else:
-            pieces.append([edges[k], edges[k + 1], zA, zB])
-    return RegionCount(edges, cuts_all, [tuple(p) for p in pieces], P, min_length)
-
-
-# --------------------------------------------------------------------------- network-free oracle
-def triangle_breakpoints_scaled(peaks: Sequence) -> tuple[list[int], int]:
-    """Nodes 0 = x_0 < ... < x_N = 1 of W_{d-1} as integers over a common denominator.
-
-    derived (notes Sec. 1.2): each piece of W_{i-1} is monotone onto [0,1]; W_i splits it
-    at p + a_i (q-p) when increasing, p + (1-a_i)(q-p) when decreasing, and the children
-    are [increasing, decreasing] - so pieces alternate, starting increasing.  O(2^d) ints.
-    """
-    xs, den = [0, 1], 1
-    for a in _check_peaks([Fraction(a) if not isinstance(a, float) else Fraction(a) for a in peaks]):
-        n, D = a.numerator, a.denominator
-        out = []
-        up, down = n, D - n
-        for k in range(len(xs) - 1):
-            p, q = xs[k], xs[k + 1]
-            out.append(p * D)
-            out.append(p * D + (up if k % 2 == 0 else down) * (q - p))
-        out.append(xs[-1] * D)
-        xs, den = out, den * D
-    return xs, den
-
-
-def triangle_breakpoints(peaks: Sequence) -> list[Fraction]:
-    """The 2^d - 1 interior breakpoints of W_{d-1} (= activation boundaries of the net), exact."""
-    xs, den = triangle_breakpoints_scaled(peaks)
-    return [Fraction(v, den) for v in xs[1:-1]]
-
-
-def triangle_region_count(peaks: Sequence) -> int:
-    """Number of regions from the oracle: distinct strictly increasing nodes in [0,1], minus 1."""
-    xs, _ = triangle_breakpoints_scaled(peaks)
-    if any(x1 <= x0 for x0, x1 in zip(xs[:-1], xs[1:])):
-        return len(set(xs)) - 1
-    return len(xs) - 1
-
-
-def triangle_breakpoint_births(peaks: Sequence) -> dict:
-    """Breakpoint p -> (level j where p is born as a peak of W_j, |W'_{j-1}(p)|), exact."""
-    pieces, births = [(Fraction(0), Fraction(1), True)], {}
-    for j, a in enumerate(_check_peaks([Fraction(a) for a in peaks])):
-        new = []
-        for p, q, inc in pieces:
-            m = p + (a if inc else 1 - a) * (q - p)
-            births[m] = (j, 1 / (q - p))
-            new += [(p, m, True), (m, q, False)]
-        pieces = new
-    return births
-
-
-# --------------------------------------------------------------------------- small reference nets
-def sawtooth_layers(k: int) -> list[tuple[list, list]]:
-    """Telgarsky's width-2 net for the k-fold tent m^k: T(y) = 2ReLU(y) - 4ReLU(y - 1/2)."""
-    k = _check_depth(k)
-    h = Fraction(1, 2)
-    layers = [([[1], [1]], [0, -h])]
-    layers += [([[2, -4], [2, -4]], [0, -h]) for _ in range(k - 1)]
-    return layers + [([[2, -4]], [0])]
 
 
 # --------------------------------------------------------------------------- fitting

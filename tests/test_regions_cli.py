@@ -138,3 +138,41 @@ def test_min_length_reports_both_counts(tmp_path, capsys):
     out = _count(["--model", _save(tmp_path, m), "--min-length", "1e-12"], capsys)
     assert out["long_regions"] == 64 < out["activation_regions"]
     assert out["long_pieces"] == 64
+
+
+def test_readme_command_and_min_length_on_the_triangle(capsys):
+    out = _count(["--depth", "3", "--peaks", "1/2,1/3,1/4"], capsys)
+    assert out["activation_regions"] == out["affine_pieces"] == 8 and out["scales"] == ["1", "1", "1"]
+    # the shortest region of peaks 1/2,1/3,1/4 is 1/2 * 1/3 * 1/4 = 1/24 long
+    out = _count(["--depth", "3", "--peaks", "1/2,1/3,1/4", "--min-length", "1/24"], capsys)
+    assert out["long_regions"] == 8
+    out = _count(["--depth", "3", "--peaks", "1/2,1/3,1/4", "--min-length", "1/23"], capsys)
+    assert out["long_regions"] < 8
+
+
+def test_deep_counts_report_progress_at_most_once_per_interval(capsys):
+    import dltv.checks.cli_regions as cr
+
+    report = cr._layer_progress(12, every=3600)
+    for layer in range(1, 13):
+        report(layer, 12, 2 ** layer)
+    assert capsys.readouterr().err.count("counting:") == 1
+    assert cr._layer_progress(11) is None
+
+
+def test_regions_rows_count_the_network_and_state_their_target(monkeypatch):
+    import dltv.checks.bench_regions as br
+
+    monkeypatch.setattr(br, "DEPTHS", {"quick": (3, 5), "full": (3, 5)})
+    monkeypatch.setattr(br, "TARGET_DEPTH", 5)
+    rows = br.run(quick=True, device="cpu")
+    assert [r["regions"] for r in rows] == [8, 32]
+    for r in rows:
+        assert r["bench"] == "regions.count" and r["case"].startswith("network")
+        for key in ("seconds", "count_seconds", "cpu_seconds", "peak_mb", "generator_seconds", "ratio_to_generator",
+                    "target"):
+            assert key in r
+        assert r["ok"] is True and r["torch_loaded"] is False and 0 < r["peak_mb"] < 1024
+    assert "10 s" in rows[-1]["target"] and "1 GB" in rows[-1]["target"]
+    monkeypatch.setattr(br, "TARGET_SECONDS", 0.0)           # a target that cannot be met reads as not ok
+    assert br.run(quick=True, device="cpu")[-1]["ok"] is False

@@ -234,3 +234,155 @@ def test_count_reports_progress_per_hidden_layer():
     rc = nr.count_regions(nr.sawtooth_layers(3), progress=lambda *a: seen.append(a))
     assert [s[0] for s in seen] == [1, 2, 3] and all(s[1] == 3 for s in seen)
     assert seen[-1][2] == rc.activation_regions
+
+
+# --------------------------------------------------------------------------- the vectorised counter against an oracle
+import subprocess
+import sys
+
+import dltv.numerics.regions_exact as rx
+
+
+def _reference_partition(layers, lo, hi):
+    """The previous counter, kept as an independent oracle: Python loops over segments, Fractions.
+
+    Returns (edges, pieces) with pieces (left, right, slopes, intercepts) as Fractions.
+    """
+    fr = lambda v: v if isinstance(v, Fraction) else Fraction(float(v)) if isinstance(v, float) else Fraction(v)
+    layers = [([[fr(w) for w in row] for row in (W.tolist() if hasattr(W, "tolist") else W)],
+               [fr(v) for v in (b.tolist() if hasattr(b, "tolist") else b)]) for W, b in layers]
+    edges, A_all, B_all = [Fraction(lo), Fraction(hi)], [[Fraction(1)]], [[Fraction(0)]]
+    for W, b in layers[:-1]:
+        new_edges, new_A, new_B = [edges[0]], [], []
+        for k, (A, B) in enumerate(zip(A_all, B_all)):
+            l, r = edges[k], edges[k + 1]
+            zA = [sum((w * a for w, a in zip(row, A)), Fraction(0)) for row in W]
+            zB = [sum((w * v for w, v in zip(row, B)), bj) for row, bj in zip(W, b)]
+            cuts = sorted({-v / a for a, v in zip(zA, zB) if a != 0 and l < -v / a < r})
+            for x0 in (l, *cuts):
+                on = [a * x0 + v > 0 or (a * x0 + v == 0 and a > 0) for a, v in zip(zA, zB)]
+                new_A.append([a if o else 0 for a, o in zip(zA, on)])
+                new_B.append([v if o else 0 for v, o in zip(zB, on)])
+            new_edges += cuts + [r]
+        edges, A_all, B_all = new_edges, new_A, new_B
+    W, b = layers[-1]
+    pieces = []
+    for k, (A, B) in enumerate(zip(A_all, B_all)):
+        zA = tuple(sum((w * a for w, a in zip(row, A)), Fraction(0)) for row in W)
+        zB = tuple(sum((w * v for w, v in zip(row, B)), bj) for row, bj in zip(W, b))
+        if pieces and pieces[-1][2] == zA and pieces[-1][3] == zB:
+            pieces[-1][1] = edges[k + 1]
+        else:
+            pieces.append([edges[k], edges[k + 1], zA, zB])
+    return edges, [tuple(p) for p in pieces]
+
+
+def _random_net(rnd: random.Random, kind: str, widths: list[int]):
+    """Random layers: small integers (many ties and zero rows), rationals, float64 or float32 weights."""
+    shapes = list(zip(widths[:-1], widths[1:]))
+    if kind == "int":
+        return [([[rnd.randint(-2, 2) for _ in range(i)] for _ in range(o)], [rnd.randint(-2, 2) for _ in range(o)])
+                for i, o in shapes]
+    if kind == "rational":
+        q = lambda: Fraction(rnd.randint(-6, 6), rnd.randint(1, 5))
+        layers = [([[q() for _ in range(i)] for _ in range(o)], [q() for _ in range(o)]) for i, o in shapes]
+        W, b = layers[0]                  # a duplicated neuron and a scaled copy: equal roots
+        layers[0] = (W + [W[0], [2 * w for w in W[0]]], b + [b[0], 2 * b[0]])
+        if len(layers) > 1:
+            layers[1] = ([row + [0, 0] for row in layers[1][0]], layers[1][1])
+        return layers
+    rng = np.random.default_rng(rnd.randrange(2 ** 32))
+    dtype = torch.float64 if kind == "float64" else torch.float32
+    weights = lambda *shape: torch.as_tensor(rng.normal(size=shape)).to(dtype)
+    return [(weights(o, i) / math.sqrt(i), 0.3 * weights(o)) for i, o in shapes]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10 ** 6), st.sampled_from(["int", "rational", "float64", "float32"]),
+       st.lists(st.integers(1, 5), min_size=1, max_size=4), st.integers(1, 2))
+def test_vectorised_counter_equals_reference_partition(seed, kind, hidden, outputs):
+    rnd = random.Random(seed)
+    layers = _random_net(rnd, kind, [1, *hidden, outputs])
+    edges, pieces = _reference_partition(layers, -3, 3)
+    ml = Fraction(1, 7)
+    rc = nr.count_regions(layers, -3, 3, min_length=ml)
+    assert rc.region_breakpoints == edges[1:-1]
+    assert rc.activation_regions == len(edges) - 1 and rc.affine_pieces == len(pieces)
+    assert rc.pieces == pieces
+    assert rc.long_regions == sum(r - l >= ml for l, r in zip(edges[:-1], edges[1:]))
+    assert rc.long_pieces == sum(p[1] - p[0] >= ml for p in pieces)
+    counts = nr.count_regions(layers, -3, 3, min_length=ml, detail=False)
+    assert (counts.activation_regions, counts.affine_pieces, counts.long_regions, counts.long_pieces) == \
+        (rc.activation_regions, rc.affine_pieces, rc.long_regions, rc.long_pieces)
+
+
+@pytest.mark.parametrize("kind", ["int", "rational", "float64"])
+def test_blocks_int64_and_float_filter_do_not_change_the_partition(monkeypatch, kind):
+    # tiny blocks (pieces and long pieces spanning blocks), no int64 arrays, no float filter, dense products
+    rnd = random.Random(11)
+    nets = [_random_net(rnd, kind, [1, 5, 4, 3, 2]) for _ in range(6)]
+    ml = Fraction(1, 20)
+    full = [nr.count_regions(L, -4, 4, min_length=ml) for L in nets]
+    for name, value in (("BLOCK", 2), ("_INT64_SAFE", 1), ("_FILTER_MAX", 0), ("_DENSE_TERMS", 0)):
+        with monkeypatch.context() as m:
+            m.setattr(rx, name, value)
+            for L, rc in zip(nets, full):
+                other = rx.count_regions(L, -4, 4, min_length=ml)
+                assert other.region_breakpoints == rc.region_breakpoints and other.pieces == rc.pieces, name
+                assert (other.long_regions, other.long_pieces) == (rc.long_regions, rc.long_pieces), name
+
+
+def test_deep_triangle_network_in_blocks_equals_generator():
+    # depth 13: 8192 regions, more than one block; the law ties the scales
+    rnd = random.Random(13)
+    d = 13
+    a = [Fraction(rnd.randint(10, 90), 100) for _ in range(d + 1)]
+    s = nr.law_scales(a, a[0] * a[1], d)
+    layers = nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s))
+    assert 2 ** d > rx.BLOCK
+    rc = nr.count_regions(layers)
+    assert rc.region_breakpoints == nr.triangle_breakpoints(a[:d])
+    assert rc.activation_regions == rc.affine_pieces == nr.triangle_region_count(a[:d]) == 2 ** d
+    counts = nr.count_regions(layers, detail=False, min_length=Fraction(1, 10 ** 9))
+    assert counts.activation_regions == counts.affine_pieces == 2 ** d
+    assert counts.long_regions == sum(r - l >= Fraction(1, 10 ** 9) for l, r in
+                                      zip([0, *rc.region_breakpoints], [*rc.region_breakpoints, 1]))
+
+
+def test_equal_peaks_make_tied_roots_the_generator_merges():
+    # peaks 1/2 everywhere: sawtooth-like; and a net whose neurons all switch at one point
+    a = [Fraction(1, 2)] * 6
+    rc = nr.count_regions(nr.exact_triangle_layers(a, [Fraction(1, 4)] * 6))
+    assert rc.region_breakpoints == nr.triangle_breakpoints(a) and rc.activation_regions == 64
+    tied = [([[1], [2], [3], [-1]], [-1, -2, -3, 1]), ([[1, 1, 1, 1]], [0])]
+    rc = nr.count_regions(tied, 0, 2)
+    assert rc.region_breakpoints == [1] and rc.activation_regions == 2
+
+
+def test_counts_without_detail_keep_no_pieces():
+    rc = nr.count_regions(nr.sawtooth_layers(5), detail=False)
+    assert rc.activation_regions == rc.affine_pieces == 32
+    with pytest.raises(ValueError, match="detail=True"):
+        rc.pieces
+    with pytest.raises(ValueError, match="detail=True"):
+        rc.region_breakpoints
+
+
+def test_value_finds_the_piece_of_every_point():
+    rc = nr.count_regions(nr.sawtooth_layers(3))
+    tent = lambda t: 2 * t if t <= Fraction(1, 2) else 2 - 2 * t
+    for k in range(0, 65):                 # the 3-fold tent, evaluated directly
+        t = Fraction(k, 64)
+        assert rc.value(t)[0] == tent(tent(tent(t)))
+    with pytest.raises(ValueError):
+        rc.value(2)
+
+
+def test_triangle_cli_path_does_not_import_torch():
+    code = ("import sys; from dltv.checks.cli import main; "
+            "argv = ['regions', 'count', '--depth', '6', '--law', '--peaks', '1/3,1/4,2/5,1/2,3/5,2/3,3/4']; "
+            "assert main(argv) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "activation_regions 64" in out.stdout
