@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from dltv.theory.formulas import AREAS
+from dltv import AREAS
 
 #: benchmark modules beyond ``bench_<area>``, per area
 EXTRA_MODULES = {"correlations": ("bench_formulas",)}

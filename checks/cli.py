@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from dltv.theory.formulas import AREAS
+from dltv import AREAS
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,7 +17,10 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__", "get_formula", "all_formulas", "load_claims", "run_claim"]
+__all__ = ["__version__", "AREAS", "get_formula", "all_formulas", "load_claims", "run_claim"]
+
+#: the areas, in report order; each has theory/, numerics/ and checks/ modules of this name
+AREAS = ("correlations", "covering", "allocation", "regions", "bottleneck")
 
 
 def __getattr__(name):

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import sympy as sp
 
-AREAS = ("correlations", "covering", "allocation", "regions", "bottleneck")
+from dltv import AREAS  # re-exported as dltv.theory.formulas.AREAS
 
 
 # --------------------------------------------------------------------------- validation
