@@ -383,7 +383,9 @@ def cell_predictions(q: Quantity, cell: dict) -> dict[str, tuple[float, float]]:
 def z_score(estimate: float, se: float, prediction: float, prediction_se: float = 0.0) -> float:
     """(estimate − prediction)/√(SE² + SE_prediction²): the two are independent measurements."""
     s = math.hypot(se, prediction_se)
-    return (estimate - prediction) / s if s > 0 else (0.0 if estimate == prediction else math.inf)
+    if s > 0:
+        return (estimate - prediction) / s
+    return 0.0 if estimate == prediction else math.copysign(math.inf, estimate - prediction)
 
 
 def build_map(result: SweepResult) -> dict:
