@@ -75,10 +75,12 @@ quantity(Quantity(
     _measure, lambda n, L: {},
     ("bounded count (Jacot)", "depth-independent fraction"), _SOURCES,
     (8, 12), (4, 8, 12, 16), 3, (8, 12), (4, 8, 12, 16, 24), 8,
-    reads="At this budget (3 nets per depth, L-BFGS best of 2 screened starts) the map resolves little. Shallow "
-          "nets learn a higher-rank function (Jacobian rank 3–4 at L = 4: the regularity term R^(1) wins at small "
-          "depth), so no layer has rank R^(0) and the bounded count 1 − m/L is rejected there. From L = 8 on, some "
-          "nets take the rank-2 structure in all but their first two or three layers (fraction up to 0.83) and "
-          "others stop at a rank-1 or rank-3 minimum, so the fraction is bimodal over nets and its SE (≈ 0.25) "
-          "does not separate the two predictions; `--budget 20` or more is needed to resolve them.",
+    reads="At this budget (3 nets per depth, L-BFGS for 600 steps from the best of 2 screened starts) the map "
+          "shows the training protocol more than the theorem. With 4 hidden layers the nets learn a higher-rank "
+          "function (Jacobian rank 3–4: the regularity term R^(1) wins at small depth), no layer has rank R^(0) "
+          "and the bounded count is rejected. At 8 hidden layers some nets take the rank-2 structure in all but "
+          "their first two or three layers (fraction 0.5–0.6); at 12 and 16 most nets stop at an under-fitting "
+          "rank-1 minimum within 600 steps (fraction ≤ 0.3), so both predictions, built on the half-depth nets, "
+          "are rejected or unresolved (SE ≈ 0.25 over 3 nets; cells whose 3 nets agree have SE 0). Resolving "
+          "the bounded count needs the claim's longer training and ≥ 20 nets per cell (--budget 20).",
     in_report=False))
