@@ -79,8 +79,8 @@ quantity(Quantity(
           "shows the training protocol more than the theorem. With 4 hidden layers the nets learn a higher-rank "
           "function (Jacobian rank 3–4: the regularity term R^(1) wins at small depth), no layer has rank R^(0) "
           "and the bounded count is rejected. At 8 hidden layers some nets take the rank-2 structure in all but "
-          "their first two or three layers (fraction 0.5–0.6); at 12 and 16 most nets stop at an under-fitting "
-          "rank-1 minimum within 600 steps (fraction ≤ 0.3), so both predictions, built on the half-depth nets, "
+          "their first two or three layers (fraction 0.5–0.6); at 12 and 16 most nets stop short of it within 600 steps (rank-1 minima "
+          "that under-fit, or rank 3; fraction ≤ 0.3), so both predictions, built on the half-depth nets, "
           "are rejected or unresolved (SE ≈ 0.25 over 3 nets; cells whose 3 nets agree have SE 0). Resolving "
           "the bounded count needs the claim's longer training and ≥ 20 nets per cell (--budget 20).",
     in_report=False))
