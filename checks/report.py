@@ -259,7 +259,9 @@ def _maps_markdown(maps: list[dict]) -> list[str]:
         return []
     lines = ["", "## Where the predictions hold", "",
              "Each map sweeps widths n and depths L; a prediction holds at a cell when |z| ≤ z_crit, with "
-             "z_crit from the suite's α split over the map's cells. The table gives, per width, the largest "
+             "z_crit from the suite's α split over the map's cells; where a prediction is itself a Monte-Carlo "
+             "integral, measured on other networks, z = (estimate − prediction)/√(SE² + SE_pred²). The table "
+             "gives, per width, the largest "
              "L/n up to which the prediction holds at every shallower depth of the grid."]
     for m in maps:
         head = ["prediction"] + [f"n={n}" for n in m["widths"]]
@@ -280,7 +282,9 @@ def _maps_html(maps: list[dict], pngs: dict) -> str:
     parts = ["<h2 id='maps'>Where the predictions hold</h2><p>Each map sweeps widths n and depths L "
              "(Monte Carlo per cell, seeds from the cell); a prediction holds at a cell when |z| ≤ z_crit, "
              "with z_crit from the suite's α split over the map's cells (✓ on the map, inside the black "
-             "contour). The table gives, per width, the largest L/n up to which the prediction holds at every "
+             "contour); where a prediction is itself a Monte-Carlo integral, measured on other networks, "
+             "z = (estimate − prediction)/√(SE² + SE_pred²). The table gives, per width, the largest L/n up to "
+             "which the prediction holds at every "
              "shallower depth of the grid (— : not even at the shallowest).</p>"]
     for area, ms in areas.items():
         parts.append(f"<h3>{e(area)}</h3>")

@@ -39,8 +39,13 @@ class Quantity:
 
     ``measure(n, L, budget, seed, device) -> {"estimate", "se"}`` is the Monte-Carlo
     part (one cell, on a worker, cached); ``predict(n, L) -> {name: value}`` the theory
-    (in the calling process: cheap, never cached).  ``sources`` are the dltv modules
-    whose code ``measure`` runs; they enter the cache key.
+    (in the calling process: cheap, never cached).  A prediction that is itself a Monte-Carlo
+    integral (e.g. Hanin–Rolnick's expected number of regions) is measured in the cell, on
+    networks independent of the estimate's: ``measure`` then also returns
+    ``"predicted": {name: {"value", "se"}}`` and the map's z uses both standard errors.
+    ``sources`` are the dltv modules whose code ``measure`` runs; they enter the cache key.
+    ``in_report``: the quantity's map is part of ``dltv report`` at its default settings
+    (every quantity is with ``--full``).
     """
 
     id: str
@@ -56,10 +61,11 @@ class Quantity:
     full_depths: tuple[int, ...] = ()
     full_budget: int = 0
     reads: str = ""  # what the map shows, in words, for the report
+    in_report: bool = True
 
 
 _QUANTITIES: dict[str, Quantity] = {}
-_AREAS_WITH_SWEEPS = ("correlations", "regions")
+_AREAS_WITH_SWEEPS = ("correlations", "regions", "bottleneck")
 
 
 def quantity(q: Quantity) -> Quantity:
@@ -363,9 +369,32 @@ def z_critical_for(n_cells: int) -> float:
     return stats.z_critical(stats.SUITE_ALPHA / max(n_cells, 1))
 
 
+def cell_predictions(q: Quantity, cell: dict) -> dict[str, tuple[float, float]]:
+    """Every prediction of ``q`` at a cell as (value, SE): the theory's (SE 0) and those the
+    cell measured (``cell["predicted"]``); ValueError if one is missing."""
+    out = {name: (float(v), 0.0) for name, v in q.predict(cell["n"], cell["L"]).items()}
+    out |= {name: (float(p["value"]), float(p["se"])) for name, p in cell.get("predicted", {}).items()}
+    missing = [name for name in q.predictions if name not in out]
+    if missing:
+        raise ValueError(f"{q.id} n={cell['n']} L={cell['L']}: no value for prediction(s) {', '.join(missing)}")
+    return out
+
+
+def z_score(estimate: float, se: float, prediction: float, prediction_se: float = 0.0) -> float:
+    """(estimate − prediction)/√(SE² + SE_prediction²): the two are independent measurements."""
+    s = math.hypot(se, prediction_se)
+    if s > 0:
+        return (estimate - prediction) / s
+    return 0.0 if estimate == prediction else math.copysign(math.inf, estimate - prediction)
+
+
 def build_map(result: SweepResult) -> dict:
-    """Per cell and prediction: z and relative error; per width and prediction, the
-    largest L/n up to which the prediction holds at every shallower depth of the grid."""
+    """Per cell and prediction: z, relative error and resolution; per width and prediction,
+    the largest L/n up to which the prediction holds at every shallower depth of the grid.
+
+    ``resolution`` (per cell) is z_crit·SE/|estimate|; ``<prediction>.resolution`` the smallest
+    relative error of that prediction the cell would detect, z_crit·√(SE² + SE_pred²)/|prediction|.
+    """
     q, cells = result.quantity, result.cells
     z_crit = z_critical_for(len(cells))
     rows = []
@@ -373,13 +402,15 @@ def build_map(result: SweepResult) -> dict:
         row = {"n": c["n"], "L": c["L"], "L_over_n": c["L"] / c["n"], "estimate": c["estimate"],
                "se": c["se"], "budget": c["budget"], "seed": c["seed"],
                "resolution": z_crit * c["se"] / abs(c["estimate"]) if c["estimate"] else None}
-        predicted = q.predict(c["n"], c["L"])
+        predicted = cell_predictions(q, c)
         for name in q.predictions:
-            pred = float(predicted[name])
-            z = (c["estimate"] - pred) / c["se"] if c["se"] > 0 else (0.0 if c["estimate"] == pred else math.inf)
+            pred, pred_se = predicted[name]
+            z = z_score(c["estimate"], c["se"], pred, pred_se)
             row[f"{name}.prediction"] = pred
+            row[f"{name}.prediction_se"] = pred_se
             row[f"{name}.z"] = z
             row[f"{name}.rel_error"] = (c["estimate"] - pred) / pred if pred else None
+            row[f"{name}.resolution"] = z_crit * math.hypot(c["se"], pred_se) / abs(pred) if pred else None
             row[f"{name}.holds"] = bool(abs(z) <= z_crit)
         rows.append(row)
     boundary = {}
@@ -432,7 +463,9 @@ def map_figure(data: dict):
         ax.set_xlabel("width n")
         ax.set_ylabel("depth L (hidden layers)")
         ax.set_title(f"{name}: z (✓ where |z| ≤ {z_crit:.1f})", fontsize=10)
-    bar = fig.colorbar(im, ax=axes[0].tolist(), label="z = (estimate − prediction)/SE", shrink=0.9)
+    measured = any(r.get(f"{name}.prediction_se") for r in data["cells"] for name in preds)
+    label = "z = (estimate − prediction)/√(SE² + SE_pred²)" if measured else "z = (estimate − prediction)/SE"
+    bar = fig.colorbar(im, ax=axes[0].tolist(), label=label, shrink=0.9)
     bar.set_ticks([-1000, -100, -10, 0, 10, 100, 1000])
     bar.set_ticklabels(["≤ −1000", "−100", "−10", "0", "10", "100", "≥ 1000"])
     fig.suptitle(data["quantity"], fontsize=11)
@@ -474,12 +507,13 @@ def map_png(data: dict) -> bytes:
 
 def report_maps(*, full: bool = False, device: str = "cpu", cache: Cache | None = None,
                 workers: int | None = None, progress: Callable[[str], None] | None = None) -> list[tuple[dict, bytes]]:
-    """Every registered quantity's map on its default (or ``full``) grid, for the report.
+    """The report's maps: every quantity marked ``in_report`` on its default grid, or with
+    ``full`` every registered quantity on its full grid.
 
     One local cluster serves all of them; cached cells are not recomputed.
     """
     out = []
-    todo = list(quantities().values())
+    todo = [q for q in quantities().values() if full or q.in_report]
     if not todo:
         return out
     cache = cache or Cache()
