@@ -48,9 +48,15 @@ def off_rank_layers(width: int, depth: int, generator, training: dict | None = N
     return int((np.median(ranks, axis=0) != K).sum())
 
 
-def _mean_se(values) -> tuple[float, float]:
+def _mean_se(values, step: float) -> tuple[float, float]:
+    """Mean and SE of values on a lattice of spacing ``step``.
+
+    The sample SE is floored at ``step / len(values)``, the SE of the same sample with one
+    value moved by one step: when every net agrees the sample SE is 0, and a z of ±∞ would
+    claim a certainty that a handful of nets cannot give.
+    """
     v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size))
+    return float(v.mean()), max(float(v.std(ddof=1) / math.sqrt(v.size)), step / v.size)
 
 
 def _measure(n, L, budget, seed, device, training: dict | None = None):
@@ -60,8 +66,8 @@ def _measure(n, L, budget, seed, device, training: dict | None = None):
     half = math.ceil(L / 2)
     deep = [1 - off_rank_layers(n, L, g, training) / L for _ in range(budget)]
     off_half = [off_rank_layers(n, half, g, training) for _ in range(budget)]
-    frac, frac_se = _mean_se(deep)
-    m, m_se = _mean_se(off_half)
+    frac, frac_se = _mean_se(deep, 1 / L)
+    m, m_se = _mean_se(off_half, 1)
     return {"estimate": frac, "se": frac_se, "off_rank_at_half_depth": m,
             "predicted": {"bounded count (Jacot)": {"value": 1 - m / L, "se": m_se / L},
                           "depth-independent fraction": {"value": 1 - m / half, "se": m_se / half}}}
@@ -81,6 +87,6 @@ quantity(Quantity(
           "and the bounded count is rejected. At 8 hidden layers some nets take the rank-2 structure in all but "
           "their first two or three layers (fraction 0.5–0.6); at 12 and 16 most nets stop short of it within 600 steps (rank-1 minima "
           "that under-fit, or rank 3; fraction ≤ 0.3), so both predictions, built on the half-depth nets, "
-          "are rejected or unresolved (SE ≈ 0.25 over 3 nets; cells whose 3 nets agree have SE 0). Resolving "
+          "are rejected or unresolved (SE ≈ 0.25 over 3 nets; where the 3 nets agree the SE is floored at one layer's step over 3 nets). Resolving "
           "the bounded count needs the claim's longer training and ≥ 20 nets per cell (--budget 20).",
     in_report=False))

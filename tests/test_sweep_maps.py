@@ -162,3 +162,9 @@ def test_two_input_recursion_at_unit_width_scales_to_every_width():
     direct = vertex_recursion("tanh", 1.0, 0.0, [[1.0, 0.5], [0.5, 1.0]], [24] * 6)
     assert direct["K"][6][0, 1] == pytest.approx(K[6], rel=1e-12)
     assert 24 * direct["dK"][6][0, 1] == pytest.approx(n_dK[6], rel=1e-9)
+
+
+def test_agreeing_nets_do_not_give_a_zero_standard_error():
+    assert sb._mean_se([0.5, 0.5, 0.5], 1 / 4) == (0.5, pytest.approx(1 / 12))
+    mean, se = sb._mean_se([0.0, 0.5, 1.0], 1 / 4)
+    assert mean == 0.5 and se == pytest.approx(0.5 / math.sqrt(3))
