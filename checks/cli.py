@@ -245,10 +245,11 @@ def cmd_sweep(args) -> int:
         if args.json:
             print(json.dumps([{"id": q.id, "statement": q.statement, "predictions": list(q.predictions),
                                "widths": list(q.default_widths), "depths": list(q.default_depths),
-                               "budget": q.default_budget} for q in qs.values()], indent=1))
+                               "budget": q.default_budget, "in_report": q.in_report}
+                              for q in qs.values()], indent=1))
         else:
             for q in qs.values():
-                print(f"{q.id:34s} {q.statement}")
+                print(f"{q.id:42s} {'' if q.in_report else '(--full) '}{q.statement}")
         return 0
     device = check_device(args.device)
     if args.workers is not None and args.workers < 0:
