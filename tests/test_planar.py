@@ -166,3 +166,41 @@ def test_bad_input():
         planar_partition(_net([2, 4, 1], 0, activation="tanh"), BOX)
     with pytest.raises(ValueError, match="box"):
         planar_partition(_net([2, 4, 1], 0), (1, 0, 0, 1))
+
+
+def _arrangement_faces(lines, box) -> int:
+    """Faces of distinct lines in the open box: 1 + k + sum over interior points p of
+    (lines through p) - 1 (each line adds one face plus one per earlier crossing point it meets)."""
+    x0, x1, y0, y1 = box
+    lines = [tuple(Fraction(v) for v in l) for l in lines]
+    corners = [(x, y) for x in (x0, x1) for y in (y0, y1)]
+    lines = [l for l in lines if len({(l[0] * x + l[1] * y + l[2] > 0) - (l[0] * x + l[1] * y + l[2] < 0)
+                                      for x, y in corners} - {0}) == 2]      # only lines crossing the open box
+    points = {}
+    for (a1, b1, c1), (a2, b2, c2) in combinations(lines, 2):
+        det = a1 * b2 - a2 * b1
+        if det:
+            p = ((b1 * c2 - b2 * c1) / det, (c1 * a2 - c2 * a1) / det)
+            if x0 < p[0] < x1 and y0 < p[1] < y1:
+                points.setdefault(p, set()).update({(a1, b1, c1), (a2, b2, c2)})
+    return 1 + len(lines) + sum(len(s) - 1 for s in points.values())
+
+
+def test_degenerate_arrangement_concurrent_lines_and_corners():
+    """Lines through one point, through box corners and through earlier crossings (exact dyadics):
+    every zero-sign vertex path of the clipping is taken."""
+    lines = [(1, 0, 0), (0, 1, 0), (1, -1, 0), (1, 1, 0), (1, 0, -0.5), (0, 1, -0.5), (1, 1, -0.5),
+             (1, -1, -0.5), (2, 1, -0.5), (1, 2, 0.5), (1, 0, 0.75), (4, 1, -1.5)]
+    W = torch.tensor([l[:2] for l in lines], dtype=torch.float64)
+    b = torch.tensor([l[2] for l in lines], dtype=torch.float64)
+    net = from_pairs([(W, b), (torch.ones(1, len(lines), dtype=torch.float64), torch.zeros(1, dtype=torch.float64))])
+    part = planar_partition(net, BOX)
+    assert part.count == _arrangement_faces(lines, BOX)
+    assert sum(part.exact_area(r) for r in range(part.count)) == 4
+    # the same lines split in a second layer (identity first layer): the clipping of existing vertices
+    eye = torch.eye(2, dtype=torch.float64)
+    deep = from_pairs([(eye, torch.zeros(2, dtype=torch.float64)), (W, b),
+                       (torch.ones(1, len(lines), dtype=torch.float64), torch.zeros(1, dtype=torch.float64))],
+                      "relu")
+    shifted = planar_partition(deep, (Fraction(1, 64), 1, Fraction(1, 64), 1))   # ReLU(x) = x on this box
+    assert shifted.count == _arrangement_faces(lines, (Fraction(1, 64), 1, Fraction(1, 64), 1))
