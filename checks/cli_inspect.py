@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--trust", action="store_true", help="unpickle a custom module class (runs code from the file: "
                                                         "only for files you trust)")
     p.add_argument("--parts", help=f"comma list of {', '.join(PARTS)} (default: those that apply)")
-    p.add_argument("--box", help="regions: x0,x1,y0,y1 (2-d input, default -1,1,-1,1; slice coordinates "
+    p.add_argument("--box", help="regions: --box=x0,x1,y0,y1 (2-d input, default -1,1,-1,1; slice coordinates "
                                  "u,v with --slice, default 0,1,0,1)")
     p.add_argument("--interval", help="regions of a 1-d input: lo,hi (default -1,1)")
     p.add_argument("--slice", dest="slice_points", help="regions of an n-d input on the plane through three "

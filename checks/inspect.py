@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from dltv.numerics.models import AffineChain, as_chain
+from dltv.numerics.threads import one_thread
 
 DTYPE = torch.float64
 
@@ -260,7 +261,7 @@ def inspect_symmetries(model: Any, *, x=None, n_inputs: int = 2048, seed: int = 
     if x is None:
         x = torch.randn(n_inputs, widths[0], generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
     x = torch.as_tensor(x, dtype=DTYPE).reshape(-1, widths[0])
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         err = float((chain(x) - canon(x)).abs().max())
     pairs = [(W, b) for W, b in chain.pairs()]
     already = bool(is_canonical(pairs, "tanh" if act == "tanh" else "relu"))
@@ -327,7 +328,7 @@ def inspect_spectra(model: Any, *, x=None, n_inputs: int = 256, rtol: float = 1e
     x = torch.as_tensor(x, dtype=DTYPE).reshape(-1, d0)
     w_sv, w_rank, w_eff, j_sv, j_rank, r_sv, r_rank = [], [], [], [], [], [], []
     h, J = x, torch.eye(d0, dtype=DTYPE).expand(len(x), d0, d0)
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         for layer in chain.layers:
             W = layer.weight
             sv = torch.linalg.svdvals(W)

@@ -419,7 +419,7 @@ def load_model(path: str | Path, arch: str | Sequence[int] | None = None, activa
             with torch.serialization.safe_globals(list(_ALLOWED_GLOBALS)):
                 obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - every failure to unpickle is one line
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        found = re.search(r"GLOBAL ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+) was not", str(err))
         if found:
             raise ValueError(f"model {str(path)!r} holds {found.group(1)}, which is not one of {SUPPORTED}; save an "
                              "nn.Sequential, a state_dict, or a torch.export program (or pass trust to unpickle a "
