@@ -247,36 +247,73 @@ def planar_partition(net: Any, box: Sequence = (-1, 1, -1, 1), progress=None) ->
     box_f = tuple(_fraction(v) for v in box)
     regions = [(V0, E0, b"")]
     rows = [1, 0, 0, 1, 0, 0]          # region-major (a, b, c) rows of the identity input map, width 2
-    S, counts = 1, []
+    S, counts, maps = 1, [], None
+    last = layers[-1]
     for depth, layer in enumerate(layers[:-1], 1):
         n = layer.Wi.shape[0]
         Z = _rows_times(rows, 3 * len(regions), layer.Wi.T)
         bias = [int(v) * S for v in layer.bi]
-        new_regions, rows = [], []
+        S_next = S * layer.D * layer.den
+        final = depth == len(layers) - 1
+        new_regions, rows, maps = [], [], []
         for r, (V, E, pat) in enumerate(regions):
             a, b = Z[3 * r * n:(3 * r + 1) * n], Z[(3 * r + 1) * n:(3 * r + 2) * n]
             c = [v + w for v, w in zip(Z[(3 * r + 2) * n:(3 * r + 3) * n], bias)]
-            for PV, PE, on in _split_region(V, E, a, b, c, layer):
-                f = [layer.on if o else layer.off for o in on]
-                rows += [v * g for v, g in zip(a, f)] + [v * g for v, g in zip(b, f)] + [v * g for v, g in zip(c, f)]
+            pieces, cutting = _split_region(V, E, a, b, c, layer)
+            if final:
+                maps += _output_maps(a, b, c, pieces, cutting, layer, last, S_next)
+            for PV, PE, on in pieces:
+                if not final:
+                    f = [layer.on if o else layer.off for o in on]
+                    rows += [v * g for v, g in zip(a, f)] + [v * g for v, g in zip(b, f)] + \
+                        [v * g for v, g in zip(c, f)]
                 new_regions.append((PV, PE, pat + bytes(on)))
-        regions, S = new_regions, S * layer.D * layer.den
+        regions, S = new_regions, S_next
         counts.append(len(regions))
         if progress is not None:
             progress(depth, len(layers) - 1, len(regions))
-    last = layers[-1]
-    n = last.Wi.shape[0]
-    Z = _rows_times(rows, 3 * len(regions), last.Wi.T)
-    bias = [int(v) * S for v in last.bi]
-    maps = [(tuple(Z[3 * r * n:(3 * r + 1) * n]), tuple(Z[(3 * r + 1) * n:(3 * r + 2) * n]),
-             tuple(v + w for v, w in zip(Z[(3 * r + 2) * n:(3 * r + 3) * n], bias))) for r in range(len(regions))]
+    if maps is None:                    # no hidden layer: one affine map on the whole box
+        n = last.Wi.shape[0]
+        Z = _rows_times(rows, 3, last.Wi.T)
+        maps = [(tuple(Z[:n]), tuple(Z[n:2 * n]), tuple(v + int(w) for v, w in zip(Z[2 * n:], last.bi)))]
     return PlanarPartition(box_f, [r[0] for r in regions], [r[2] for r in regions], maps, S * last.D, counts)
+
+
+def _output_maps(a, b, c, pieces, cutting, layer: ExactLayer, last: ExactLayer, S: int) -> list:
+    """Output numerators of each piece of one region of the last hidden layer.
+
+    The pieces share the region's pre-activations (a, b, c) and differ only in the cutting
+    neurons' factors, so the shared part W f_base (a, b, c) is computed once and each piece adds
+    (on - off) W[:, j] (a_j, b_j, c_j) for its active cutting neurons (derived: linearity).
+    """
+    cut = set(cutting)
+    W = [[int(v) for v in row] for row in last.Wi]
+    bias = [int(v) * S for v in last.bi]
+    _, _, on0 = pieces[0]
+    f = [layer.off if j in cut else (layer.on if on0[j] else layer.off) for j in range(len(a))]
+    fa, fb, fc = ([v * g for v, g in zip(col, f)] for col in (a, b, c))
+    base = [(sum(w * v for w, v in zip(row, fa)), sum(w * v for w, v in zip(row, fb)),
+             sum(w * v for w, v in zip(row, fc)) + bk) for row, bk in zip(W, bias)]
+    step = layer.on - layer.off
+    out = []
+    for _, _, on in pieces:
+        A, B, C = [list(t) for t in zip(*base)]
+        for j in cutting:
+            if on[j]:
+                for k, row in enumerate(W):
+                    g = step * row[j]
+                    A[k] += g * a[j]
+                    B[k] += g * b[j]
+                    C[k] += g * c[j]
+        out.append((tuple(A), tuple(B), tuple(C)))
+    return out
 
 
 def _split_region(V, E, a, b, c, layer: ExactLayer) -> list:
     """Split one region (V, E) by every zero line a_j x + b_j y + c_j = 0 that crosses it.
 
-    Returns [(V', E', on), ...]: each piece and which neurons are active (> 0) on its interior.
+    Returns ([(V', E', on), ...], cutting): each piece and which neurons are active (> 0) on its
+    interior, and the neurons whose lines cut the region.
     """
     n = len(a)
     signs = [[aj * X + bj * Y + cj * H for X, Y, H in V] for aj, bj, cj in zip(a, b, c)]
@@ -295,7 +332,7 @@ def _split_region(V, E, a, b, c, layer: ExactLayer) -> list:
             else:
                 nxt.append((PV, PE, {**sides, j: any(v > 0 for v in s)}))
         pieces = nxt
-    return [(PV, PE, [sides.get(j, active[j]) for j in range(n)]) for PV, PE, sides in pieces]
+    return [(PV, PE, [sides.get(j, active[j]) for j in range(n)]) for PV, PE, sides in pieces], cutting
 
 
 # --------------------------------------------------------------------------- n-d inputs

@@ -204,3 +204,18 @@ def test_degenerate_arrangement_concurrent_lines_and_corners():
                       "relu")
     shifted = planar_partition(deep, (Fraction(1, 64), 1, Fraction(1, 64), 1))   # ReLU(x) = x on this box
     assert shifted.count == _arrangement_faces(lines, (Fraction(1, 64), 1, Fraction(1, 64), 1))
+
+
+@pytest.mark.parametrize("widths, activation", [([2, 6, 6, 6, 2], "relu"), ([2, 7, 7, 1], "leaky_relu"),
+                                                ([2, 5, 1], "relu"), ([2, 3], "relu")])
+def test_output_maps_agree_with_the_network_at_region_centroids(widths, activation):
+    """Each region's exact affine output, evaluated at the region's centroid, against torch's forward."""
+    chain = _net(widths, 8, activation=activation)
+    part = planar_partition(chain, BOX)
+    cx = np.array([part.vertices(r).mean(0) for r in range(part.count)])
+    exact = np.array([[(a[k] * float(Fraction(x)) + b[k] * float(Fraction(y))) / part.out_scale + c[k] / part.out_scale
+                       for k in range(len(a))] for (a, b, c), (x, y) in zip(part.maps, cx)], dtype=float)
+    with torch.no_grad():
+        f = chain(torch.tensor(cx)).numpy()
+    assert np.abs(exact - f).max() <= 1e-12 * max(1.0, np.abs(f).max())
+    assert part.distinct_maps() == part.count if part.count > 1 else part.distinct_maps() == 1
