@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--segment", help="regions of an n-d input along the segment p;q")
     p.add_argument("--n-inputs", type=int, default=256, help="spectra and symmetries: random N(0, I) inputs")
     p.add_argument("--rtol", type=float, default=1e-3, help="spectra: numerical rank threshold (default 1e-3)")
+    p.add_argument("--n-networks", type=int, default=20000, help="kernel: random initialisations to sample")
+    p.add_argument("--C-W", dest="C_W", type=float, help="kernel: weight variance C_W (W ~ N(0, C_W/n_in); "
+                                                         "default 2 for relu, else 1)")
+    p.add_argument("--C-b", dest="C_b", type=float, default=0.0, help="kernel: bias variance C_b (default 0)")
     p.add_argument("--canonical", help="symmetries: save the canonical form (nn.Sequential) to this file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -75,7 +79,10 @@ def _applies(chain, part: str, args) -> str | None:
     if part == "symmetries" and chain.activation in ("mixed", "identity"):
         return "needs one nonlinear hidden activation"
     if part == "kernel":
-        return "the kernel at initialisation is not part of dltv inspect yet"
+        if chain.activation not in ("relu", "tanh", "gelu") or len(chain.widths) < 3:
+            return "needs hidden layers with one activation among relu, tanh, gelu"
+        if args.parts is None and max(chain.widths) > 256:
+            return "widths above 256: ask for it with --parts kernel (it samples --n-networks networks)"
     return None
 
 
@@ -118,6 +125,9 @@ def inspect_model(args) -> tuple[dict, dict]:
             summary["spectra"] = res.to_dict()
             if args.out:
                 figures["spectra"] = ins.spectra_figure(res)
+        elif part == "kernel":
+            res = ins.inspect_kernel(chain, n_networks=args.n_networks, C_W=args.C_W, C_b=args.C_b, seed=args.seed)
+            summary["kernel"] = res.to_dict()
     if args.canonical and "symmetries" not in summary:
         raise ValueError("--canonical needs the symmetries part")
     return summary, figures
@@ -153,6 +163,14 @@ def _text(summary: dict) -> list[str]:
         lines.append(f"spectra: weight ranks {','.join(map(str, sp['weight_ranks']))}; representation ranks "
                      f"{','.join(f'{v:g}' for v in sp['representation_ranks'])}; bottleneck rank "
                      f"{sp['bottleneck_rank']:g} at layer {sp['bottleneck_layer']} (rtol {sp['rtol']:g})")
+    kr = summary.get("kernel")
+    if kr:
+        worst = max(kr["entries"], key=lambda e: abs(e["z_corrected"]))
+        lines.append(f"kernel at init (C_W {kr['C_W']:g}, C_b {kr['C_b']:g}, {kr['n_networks']} networks): 1/n-corrected "
+                     f"NNGP {'agrees' if kr['corrected_agrees'] else 'DISAGREES'} (worst |z| "
+                     f"{abs(worst['z_corrected']):.1f}, z_crit {kr['z_crit']:.1f}); infinite width "
+                     f"{'rejected' if kr['infinite_width_rejected'] else 'not rejected'} (max |z| "
+                     f"{max(abs(e['z_infinite_width']) for e in kr['entries']):.1f})")
     for part, why in summary.get("skipped", {}).items():
         lines.append(f"{part}: skipped ({why})")
     for path in summary.get("files", []):

@@ -373,3 +373,89 @@ def spectra_figure(result: SpectraResult):
                  f"(rtol {result.rtol:g})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- kernel at initialisation
+@dataclass
+class KernelResult:
+    """The output kernel of the model's architecture at initialisation, theory against sampling.
+
+    Weights W ~ N(0, C_W/n_in), biases N(0, C_b); ``entries`` per input pair (a <= b): the
+    empirical mean of the output metric G^(L+1)_ab = C_b + (C_W/n_L) sum_j sigma_j,a sigma_j,b over
+    ``n_networks`` real networks with its standard error, the infinite-width NNGP kernel K_ab and
+    the 1/n-corrected K_ab + dK_ab at the model's widths, and both z-scores.  ``z_crit`` is
+    two-sided at ``alpha`` shared (Bonferroni) over the entries.  ``resolution``: the smallest
+    multiple of the 1/n correction |dK| the run can tell from zero (z_crit SE / |dK|, worst entry).
+    """
+
+    widths: list[int]
+    activation: str
+    C_W: float
+    C_b: float
+    inputs: list[list[float]]
+    n_networks: int
+    alpha: float
+    z_crit: float
+    entries: list[dict]
+    corrected_agrees: bool
+    infinite_width_rejected: bool
+    resolution: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def inspect_kernel(model: Any, *, x=None, n_inputs: int = 2, n_networks: int = 20000, C_W: float | None = None,
+                   C_b: float = 0.0, alpha: float = 1e-4, seed: int = 0) -> KernelResult:
+    """NNGP kernel of the model's architecture: infinite width and 1/n-corrected (theory, Hanin
+    2204.01058 / PDLT §4, :func:`dltv.theory.correlations.vertex_recursion`) against the mean
+    output metric of ``n_networks`` Gaussian initialisations (:func:`dltv.numerics.networks.sample_networks`).
+
+    Only the architecture (widths, hidden activation) of ``model`` is used.  ``x``: inputs (k, d_0),
+    default ``n_inputs`` random points of norm sqrt(d_0); ``C_W`` defaults to 2 for ReLU, else 1.
+    """
+    from dltv.checks.stats import z_critical
+    from dltv.numerics.estimators import mean_se
+    from dltv.numerics.networks import sample_networks
+    from dltv.theory.correlations import first_layer_kernel, vertex_recursion
+
+    chain = as_chain(model)
+    act = chain.activation
+    if act not in ("relu", "tanh", "gelu"):
+        raise ValueError(f"the kernel at initialisation needs one hidden activation among relu, tanh, gelu; the "
+                         f"model has {', '.join(chain.hidden_activations) or 'no hidden layer'}")
+    widths = chain.widths
+    if len(widths) < 3:
+        raise ValueError("the kernel at initialisation needs at least one hidden layer")
+    if isinstance(n_networks, bool) or not isinstance(n_networks, int) or n_networks < 100:
+        raise ValueError(f"n_networks must be an integer >= 100, got {n_networks!r}")
+    cw = (2.0 if act == "relu" else 1.0) if C_W is None else float(C_W)
+    cb = float(C_b)
+    if not (math.isfinite(cw) and cw > 0 and math.isfinite(cb) and cb >= 0):
+        raise ValueError(f"C_W must be > 0 and C_b >= 0, got {C_W!r}, {C_b!r}")
+    d0 = widths[0]
+    if x is None:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n_inputs, d0, generator=g, dtype=DTYPE)
+        x = x / x.norm(dim=1, keepdim=True) * math.sqrt(d0)
+    x = torch.as_tensor(x, dtype=DTYPE).reshape(-1, d0)
+    theory = vertex_recursion(act, cw, cb, first_layer_kernel(x.numpy(), cw, cb), widths[1:-1])
+    K, dK = theory["K"][-1], theory["dK"][-1]
+    with one_thread():
+        stats = sample_networks(widths, act, cw, cb, x, n_networks, generator=torch.Generator().manual_seed(seed + 1))
+    G = stats.G[:, -1].numpy()
+    k = len(x)
+    pairs = [(a, b) for a in range(k) for b in range(a, k)]
+    z_crit = z_critical(alpha / len(pairs))
+    entries, worst = [], 0.0
+    for a, b in pairs:
+        est = mean_se(G[:, a, b])
+        z_inf, z_cor = float(est.z(K[a, b])), float(est.z(K[a, b] + dK[a, b]))
+        entries.append({"a": a, "b": b, "estimate": float(est.mean), "se": float(est.se),
+                        "infinite_width": float(K[a, b]), "corrected": float(K[a, b] + dK[a, b]),
+                        "z_infinite_width": z_inf, "z_corrected": z_cor})
+        if dK[a, b]:            # entries whose 1/n correction vanishes exactly (ReLU diagonal) resolve nothing
+            worst = max(worst, z_crit * float(est.se) / abs(float(dK[a, b])))
+    return KernelResult(widths, act, cw, cb, x.tolist(), n_networks, alpha, z_crit, entries,
+                        all(abs(e["z_corrected"]) <= z_crit for e in entries),
+                        any(abs(e["z_infinite_width"]) > z_crit for e in entries), worst if worst else math.inf)

@@ -208,3 +208,18 @@ def test_bad_models_one_line_exit_2(tmp_path, capsys, make, argv, match):
     assert run_cli(["inspect", str(path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dltv: error:") and err.count("\n") == 1 and match in err
+
+
+def test_kernel_at_init_of_a_narrow_tanh_architecture(tmp_path, capsys):
+    """Width 8, three hidden tanh layers: the 1/n-corrected NNGP kernel agrees with 50000 sampled
+    initialisations, and the infinite-width kernel (control) is rejected by the same rule."""
+    net = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(),
+                        nn.Linear(8, 1))
+    torch.save(net, tmp_path / "tanh.pt")
+    assert run_cli(["inspect", str(tmp_path / "tanh.pt"), "--parts", "kernel", "--n-networks", "50000",
+                    "--seed", "1", "--json"]) == 0
+    kr = json.loads(capsys.readouterr().out)["kernel"]
+    assert kr["corrected_agrees"] and kr["infinite_width_rejected"] and kr["resolution"] < 1
+    assert all(abs(e["z_infinite_width"]) > kr["z_crit"] for e in kr["entries"])
+    torch.save(nn.Sequential(nn.Linear(3, 8), nn.LeakyReLU(), nn.Linear(8, 1)), tmp_path / "leaky.pt")
+    assert run_cli(["inspect", str(tmp_path / "leaky.pt"), "--parts", "kernel"]) == 2
