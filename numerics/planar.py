@@ -255,13 +255,15 @@ def planar_partition(net: Any, box: Sequence = (-1, 1, -1, 1), progress=None) ->
         bias = [int(v) * S for v in layer.bi]
         S_next = S * layer.D * layer.den
         final = depth == len(layers) - 1
+        if final:
+            W_out, b_out = [[int(v) for v in row] for row in last.Wi], [int(v) * S_next for v in last.bi]
         new_regions, rows, maps = [], [], []
         for r, (V, E, pat) in enumerate(regions):
             a, b = Z[3 * r * n:(3 * r + 1) * n], Z[(3 * r + 1) * n:(3 * r + 2) * n]
             c = [v + w for v, w in zip(Z[(3 * r + 2) * n:(3 * r + 3) * n], bias)]
             pieces, cutting = _split_region(V, E, a, b, c, layer)
             if final:
-                maps += _output_maps(a, b, c, pieces, cutting, layer, last, S_next)
+                maps += _output_maps(a, b, c, pieces, cutting, layer, W_out, b_out)
             for PV, PE, on in pieces:
                 if not final:
                     f = [layer.on if o else layer.off for o in on]
@@ -279,16 +281,15 @@ def planar_partition(net: Any, box: Sequence = (-1, 1, -1, 1), progress=None) ->
     return PlanarPartition(box_f, [r[0] for r in regions], [r[2] for r in regions], maps, S * last.D, counts)
 
 
-def _output_maps(a, b, c, pieces, cutting, layer: ExactLayer, last: ExactLayer, S: int) -> list:
+def _output_maps(a, b, c, pieces, cutting, layer: ExactLayer, W: list, bias: list) -> list:
     """Output numerators of each piece of one region of the last hidden layer.
 
     The pieces share the region's pre-activations (a, b, c) and differ only in the cutting
-    neurons' factors, so the shared part W f_base (a, b, c) is computed once and each piece adds
-    (on - off) W[:, j] (a_j, b_j, c_j) for its active cutting neurons (derived: linearity).
+    neurons' factors, so the shared part W f_base (a, b, c) + bias is computed once and each piece
+    adds (on - off) W[:, j] (a_j, b_j, c_j) for its active cutting neurons (derived: linearity).
+    ``W``, ``bias``: the output layer's integer weights and its bias numerators at this scale.
     """
     cut = set(cutting)
-    W = [[int(v) for v in row] for row in last.Wi]
-    bias = [int(v) * S for v in last.bi]
     _, _, on0 = pieces[0]
     f = [layer.off if j in cut else (layer.on if on0[j] else layer.off) for j in range(len(a))]
     fa, fb, fc = ([v * g for v, g in zip(col, f)] for col in (a, b, c))
@@ -317,22 +318,30 @@ def _split_region(V, E, a, b, c, layer: ExactLayer) -> list:
     """
     n = len(a)
     signs = [[aj * X + bj * Y + cj * H for X, Y, H in V] for aj, bj, cj in zip(a, b, c)]
-    active = [any(v > 0 for v in s) for s in signs]
-    cutting = [] if layer.on == layer.off else [j for j in range(n) if active[j] and any(v < 0 for v in signs[j])]
+    active = [max(s) > 0 for s in signs]
+    cutting = [] if layer.on == layer.off else [j for j in range(n) if active[j] and min(signs[j]) < 0]
     pieces = [(V, E, {})]
     for j in cutting:
         line = _reduced((a[j], b[j], c[j]))
         nxt = []
         for PV, PE, sides in pieces:
-            s = [line[0] * X + line[1] * Y + line[2] * H for X, Y, H in PV]
-            if any(v > 0 for v in s) and any(v < 0 for v in s):
+            p, q, r = line
+            s = [p * X + q * Y + r * H for X, Y, H in PV]
+            hi, lo = max(s), min(s)
+            if hi > 0 and lo < 0:
                 for sign in (1, -1):
                     QV, QE = _side(PV, PE, line, s, sign)
                     nxt.append((QV, QE, {**sides, j: sign > 0}))
             else:
-                nxt.append((PV, PE, {**sides, j: any(v > 0 for v in s)}))
+                nxt.append((PV, PE, {**sides, j: hi > 0}))
         pieces = nxt
-    return [(PV, PE, [sides.get(j, active[j]) for j in range(n)]) for PV, PE, sides in pieces], cutting
+    out = []
+    for PV, PE, sides in pieces:
+        on = active.copy()
+        for j, v in sides.items():
+            on[j] = v
+        out.append((PV, PE, on))
+    return out, cutting
 
 
 # --------------------------------------------------------------------------- n-d inputs
