@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     p.add_argument("--canonical", help="symmetries: save the canonical form (nn.Sequential) to this file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", help="write inspect.json and the figures (regions.png, spectra.png) into this folder")
+    p.add_argument("--out", help="write inspect.json, the figures (regions.png, spectra.png) and the regions' "
+                                 "polygons (regions.json) into this folder")
     p.set_defaults(handler=cmd_inspect)
 
 
@@ -111,6 +112,7 @@ def inspect_model(args) -> tuple[dict, dict]:
             summary["regions"] = res.to_dict()
             if res.partition is not None and args.out:
                 figures["regions"] = ins.regions_figure(res)
+                figures["regions_polygons"] = res.partition
         elif part == "symmetries":
             res = ins.inspect_symmetries(chain, n_inputs=max(args.n_inputs, 1), seed=args.seed)
             summary["symmetries"] = res.to_dict()
@@ -189,6 +191,13 @@ def cmd_inspect(args) -> int:
         import matplotlib.pyplot as plt
 
         files = []
+        part = figures.pop("regions_polygons", None)
+        if part is not None:           # where the regions are: each polygon (float vertices) and its pattern
+            polygons = [{"vertices": part.vertices(r).tolist(), "pattern": part.patterns[r].hex()}
+                        for r in range(part.count)]
+            atomic_write(out / "regions.json", json.dumps({"box": [str(v) for v in part.box],
+                                                           "regions": polygons}).encode())
+            files.append(str(out / "regions.json"))
         for name, fig in figures.items():
             buf = io.BytesIO()
             fig.savefig(buf, format="png")

@@ -60,6 +60,8 @@ def test_trained_depth_three_net_count_matches_pattern_enumeration(tmp_path, cap
     brute = _brute_force_patterns(read_module(net), (Fraction(-1), Fraction(1), Fraction(-1), Fraction(1)))
     assert out["regions"]["activation_regions"] == len(brute)
     assert (tmp_path / "out" / "regions.png").stat().st_size > 10_000
+    polygons = json.loads((tmp_path / "out" / "regions.json").read_text())["regions"]
+    assert sorted(bytes.fromhex(p["pattern"]) for p in polygons) == sorted(brute)
     assert json.loads((tmp_path / "out" / "inspect.json").read_text())["regions"] == out["regions"]
 
 
