@@ -92,11 +92,15 @@ def inspect_model(args) -> tuple[dict, dict]:
     import torch
 
     from dltv.checks import inspect as ins
-    from dltv.numerics.models import load_model
+    from dltv.numerics.covering import ResidualMLP, SmallCNN
+    from dltv.numerics.models import chain_of, load_file
 
     layers = [t.strip() for t in args.layers.split(",")] if args.layers else None
-    chain = load_model(args.model, args.arch, args.activation, layers, trust=args.trust)
     asked = _parts(args.parts)
+    obj = load_file(args.model, trust=args.trust)
+    if isinstance(obj, (SmallCNN, ResidualMLP)):
+        return _covering_model(obj, args, asked), {}
+    chain = chain_of(obj, args.arch, args.activation, layers, args.model)
     summary = {"model": args.model, "widths": chain.widths, "hidden_activations": chain.hidden_activations}
     figures = {}
     for part in asked or PARTS:
@@ -133,6 +137,32 @@ def inspect_model(args) -> tuple[dict, dict]:
     if args.canonical and "symmetries" not in summary:
         raise ValueError("--canonical needs the symmetries part")
     return summary, figures
+
+
+def _covering_model(model, args, asked: list[str] | None) -> dict:
+    """The covering area's CNN / residual MLP: the symmetries part only."""
+    import torch
+
+    from dltv.checks import inspect as ins
+
+    if asked is not None and asked != ["symmetries"]:
+        raise ValueError(f"{type(model).__name__} (a convolutional or residual model) supports the symmetries part "
+                         "only")
+    if args.arch or args.activation or args.layers:
+        raise ValueError("--arch, --activation and --layers apply to a state_dict only")
+    res = ins.inspect_symmetries(model, n_inputs=max(args.n_inputs, 1), seed=args.seed)
+    summary = {"model": args.model, "widths": res.widths, "hidden_activations": [type(model).__name__],
+               "symmetries": res.to_dict()}
+    if args.canonical:
+        try:
+            torch.save(res.canonical, args.canonical)
+        except OSError as err:
+            raise ValueError(f"canonical file {args.canonical!r} cannot be written ({err.strerror})") from None
+        summary["symmetries"]["canonical_file"] = args.canonical
+    if asked is None:
+        summary["skipped"] = {p: f"{type(model).__name__} is not a chain of Linear layers"
+                              for p in PARTS if p != "symmetries"}
+    return summary
 
 
 def _text(summary: dict) -> list[str]:

@@ -394,45 +394,66 @@ def read_state_dict(state: dict, arch: str | Sequence[int], activation: str = "r
                              for n, l in zip(order, chain.layers)), "state_dict")
 
 
-def load_model(path: str | Path, arch: str | Sequence[int] | None = None, activation: str | None = None,
-               layers: Sequence[str] | None = None, trust: bool = False) -> AffineChain:
-    """Read a saved model: ``torch.save`` of an nn.Sequential of supported layers, a state_dict
-    (with ``arch`` and ``activation``), or a ``torch.export.save`` program (``.pt2``).
+def _covering_classes() -> list:
+    """The covering area's convolutional and residual networks and the layers they hold (dltv's own code)."""
+    from dltv.numerics import covering
 
-    Files are unpickled with ``weights_only=True``; a pickled custom module needs ``trust=True``
-    (it runs code from the file) and is then traced with torch.fx.
+    return [covering.SmallCNN, covering.ResidualMLP, nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.LayerNorm,
+            nn.ModuleList, torch.relu, torch.tanh]
+
+
+def load_file(path: str | Path, trust: bool = False) -> Any:
+    """The object saved in ``path``: an nn.Module, a state_dict, or a torch.export program (``.pt2``).
+
+    Files are unpickled with ``weights_only=True`` and an allowlist of the supported layers (and
+    the covering area's SmallCNN / ResidualMLP); a pickled custom module needs ``trust=True``
+    (it runs code from the file).  Every failure is one ValueError line.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file not found: {str(path)!r}")
     if path.suffix == ".pt2":
         try:
-            program = torch.export.load(str(path))
+            return torch.export.load(str(path))
         except Exception as err:  # noqa: BLE001
             raise ValueError(f"model {str(path)!r} is not a readable torch.export program "
                              f"({type(err).__name__})") from None
-        return _no_arch(read_module(program), arch, activation, layers)
     try:
         if trust:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-        else:
-            with torch.serialization.safe_globals(list(_ALLOWED_GLOBALS)):
-                obj = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(list(_ALLOWED_GLOBALS) + _covering_classes()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - every failure to unpickle is one line
-        found = re.search(r"GLOBAL ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+) was not", str(err))
+        found = re.search(r"GLOBAL ([A-Za-z_][\w.]*\w) was not", str(err))
         if found:
             raise ValueError(f"model {str(path)!r} holds {found.group(1)}, which is not one of {SUPPORTED}; save an "
-                             "nn.Sequential, a state_dict, or a torch.export program (or pass trust to unpickle a "
-                             "file you trust)") from None
+                             "nn.Sequential, a state_dict, or a torch.export program (or unpickle a file you trust "
+                             "with --trust)") from None
         raise ValueError(f"model {str(path)!r} cannot be read: not a torch.save file ({type(err).__name__})") from None
+
+
+def chain_of(obj: Any, arch: str | Sequence[int] | None = None, activation: str | None = None,
+             layers: Sequence[str] | None = None, name: str = "model") -> AffineChain:
+    """The :class:`AffineChain` of a loaded object (see :func:`load_file`)."""
+    if isinstance(obj, torch.export.ExportedProgram):
+        return _no_arch(read_module(obj), arch, activation, layers)
     if isinstance(obj, dict):
         if arch is None:
-            raise ValueError(f"model {str(path)!r} is a state_dict, which holds no forward pass: give its "
+            raise ValueError(f"model {name!r} is a state_dict, which holds no forward pass: give its "
                              "architecture with --arch d_0,...,d_(L+1) and --activation")
         return read_state_dict(obj, arch, activation or "relu", layers)
     if isinstance(obj, nn.Module):
         return _no_arch(read_module(obj.eval()), arch, activation, layers)
-    raise ValueError(f"model {str(path)!r} holds a {type(obj).__name__}, not an nn.Module or a state_dict")
+    raise ValueError(f"model {name!r} holds a {type(obj).__name__}, not an nn.Module or a state_dict")
+
+
+def load_model(path: str | Path, arch: str | Sequence[int] | None = None, activation: str | None = None,
+               layers: Sequence[str] | None = None, trust: bool = False) -> AffineChain:
+    """Read a saved model: ``torch.save`` of an nn.Sequential of supported layers, a state_dict
+    (with ``arch`` and ``activation``), or a ``torch.export.save`` program (``.pt2``); a pickled
+    custom module (``trust=True``) is traced with torch.fx.
+    """
+    return chain_of(load_file(path, trust), arch, activation, layers, str(path))
 
 
 def _no_arch(chain: AffineChain, arch, activation, layers) -> AffineChain:
@@ -457,4 +478,4 @@ def as_chain(model: Any, activation: str = "relu") -> AffineChain:
 
 
 __all__ = ["ACTIVATIONS", "SUPPORTED", "AffineLayer", "AffineChain", "from_pairs", "read_module",
-           "read_state_dict", "load_model", "parse_arch", "as_chain"]
+           "read_state_dict", "load_file", "chain_of", "load_model", "parse_arch", "as_chain"]

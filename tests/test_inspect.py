@@ -225,3 +225,35 @@ def test_kernel_at_init_of_a_narrow_tanh_architecture(tmp_path, capsys):
     assert all(abs(e["z_infinite_width"]) > kr["z_crit"] for e in kr["entries"])
     torch.save(nn.Sequential(nn.Linear(3, 8), nn.LeakyReLU(), nn.Linear(8, 1)), tmp_path / "leaky.pt")
     assert run_cli(["inspect", str(tmp_path / "leaky.pt"), "--parts", "kernel"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["cnn", "residual"])
+def test_covering_cnn_and_residual_canonical_forms(tmp_path, capsys, kind):
+    """The covering area's CNN and residual MLP: the canonical form of a permuted copy equals the
+    original's, and computes the same function; the group order is the covering formula's."""
+    from dltv.numerics.covering import (ResidualMLP, SmallCNN, permute_cnn, permute_residual, randomise_batchnorm,
+                                        randomise_layernorm)
+    g = torch.Generator().manual_seed(9)
+    torch.manual_seed(9)
+    if kind == "cnn":
+        model = randomise_batchnorm(SmallCNN(), g)
+        scrambled = permute_cnn(model, torch.randperm(6, generator=g), torch.randperm(5, generator=g))
+        order = 720 * 120
+    else:
+        model = randomise_layernorm(ResidualMLP(), g)
+        scrambled = permute_residual(model, [torch.randperm(5, generator=g), torch.randperm(4, generator=g)],
+                                     torch.randperm(6, generator=g))
+        order = 720 * 120 * 24
+    canon = []
+    for name, m in (("m", model), ("s", scrambled)):
+        torch.save(m, tmp_path / f"{name}.pt")
+        trust = ["--trust"] if kind == "residual" else []    # its activation is pickled as getattr(torch, ...)
+        assert run_cli(["inspect", str(tmp_path / f"{name}.pt"), "--canonical", str(tmp_path / f"{name}_c.pt"),
+                        "--json", *trust]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert int(out["symmetries"]["group_order"]) == order and out["symmetries"]["canonical_max_error"] <= 1e-12
+        assert set(out["skipped"]) == {"regions", "spectra", "kernel"}
+        canon.append(torch.load(tmp_path / f"{name}_c.pt", weights_only=False).state_dict())
+    assert all(torch.equal(canon[0][k], canon[1][k]) for k in canon[0])
+    assert not all(torch.equal(v, scrambled.state_dict()[k]) for k, v in model.state_dict().items())   # control
+    assert run_cli(["inspect", str(tmp_path / "m.pt"), "--parts", "regions", *trust]) == 2
