@@ -407,7 +407,6 @@ def spectra_figure(result: SpectraResult):
         ax.set_xlabel("layer l")
         ax.set_title(f"singular values of {title}")
         ax.set_xticks(range(1, len(data) + 1))
-    axes[1].axhline(0, color="none")
     fig.suptitle(f"bottleneck rank {result.bottleneck_rank:g} at layer {result.bottleneck_layer} "
                  f"(rtol {result.rtol:g})", fontsize=10)
     fig.tight_layout()

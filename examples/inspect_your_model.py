@@ -5,7 +5,9 @@
 # linear regions does it have in a box (exactly, not on a grid) and where is its decision
 # boundary; what is its symmetry group and canonical form; what do the spectra of its
 # weights and Jacobians say about its rank. The same runs from the command line on a saved
-# model: `dltv inspect net.pt --box=-1.5,1.5,-1.5,1.5 --out inspect`.
+# model: this script saves its net as `inspect_net.pt`, then
+# `dltv inspect inspect_net.pt --box=-1.5,1.5,-1.5,1.5 --out inspect` prints the same and writes
+# the pictures.
 
 # %%
 import os
@@ -33,6 +35,7 @@ for _ in range(steps):
     loss.backward()
     opt.step()
 print(f"trained {width}-wide net: mse {loss.item():.3f}")
+torch.save(net.eval(), "inspect_net.pt")      # for `dltv inspect inspect_net.pt ...`
 
 # %% [markdown]
 # ## Linear regions, exactly

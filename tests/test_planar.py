@@ -219,3 +219,15 @@ def test_output_maps_agree_with_the_network_at_region_centroids(widths, activati
         f = chain(torch.tensor(cx)).numpy()
     assert np.abs(exact - f).max() <= 1e-12 * max(1.0, np.abs(f).max())
     assert part.distinct_maps() == part.count if part.count > 1 else part.distinct_maps() == 1
+
+
+def test_object_array_products_without_flint(monkeypatch):
+    """The numpy object-array product (used when python-flint is absent) gives the same partition."""
+    import dltv.numerics.planar as planar
+
+    chain = _net([2, 8, 8, 8, 2], 11)
+    with_flint = planar_partition(chain, BOX)
+    monkeypatch.setattr(planar, "_flint", None)
+    without = planar_partition(chain, BOX)
+    assert without.polygons == with_flint.polygons and without.maps == with_flint.maps
+    assert without.out_scale == with_flint.out_scale
