@@ -231,3 +231,20 @@ def test_object_array_products_without_flint(monkeypatch):
     without = planar_partition(chain, BOX)
     assert without.polygons == with_flint.polygons and without.maps == with_flint.maps
     assert without.out_scale == with_flint.out_scale
+
+
+@pytest.mark.parametrize("widths, output, seed", [([2, 6, 6, 1], 0, 13), ([2, 6, 6, 2], (0, 1), 14)])
+def test_decision_boundary_segments_lie_on_the_level_set(widths, output, seed):
+    """Every drawn segment's endpoints and midpoint satisfy f = 0 (or f_0 = f_1) by the forward pass;
+    a shifted level (control) does not."""
+    chain = _net(widths, seed)
+    part = planar_partition(chain, BOX)
+    segs = part.level_segments(output)
+    assert len(segs) > 0
+    pts = torch.tensor(np.concatenate([segs[:, 0], segs[:, 1], segs.mean(1)]))
+    with torch.no_grad():
+        f = chain(pts)
+    level = f[:, 0] if output == 0 else f[:, 0] - f[:, 1]
+    scale = float(f.abs().max())
+    assert float(level.abs().max()) <= 1e-12 * scale
+    assert float((level - 0.01 * scale).abs().min()) > 1e-3 * scale
