@@ -28,7 +28,7 @@ def _optional_module(name: str):
 def bench_modules() -> dict[str, list]:
     """Each area with benchmarks -> its benchmark modules, in the order they run."""
     found = {}
-    for area in AREAS:
+    for area in (*AREAS, "inspect"):
         names = (f"bench_{area}", *EXTRA_MODULES.get(area, ()))
         modules = [m for m in map(_optional_module, names) if m is not None]
         if modules:

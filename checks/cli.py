@@ -374,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    importlib.import_module("dltv.checks.cli_inspect").register(sub)  # `dltv inspect MODEL`: every area's tools
     return p
 
 

@@ -1,7 +1,7 @@
 """``dltv regions count``: exact activation regions and affine pieces of a 1-D ReLU network.
 
     dltv regions count --depth D --peaks a0,a1,... [--scales s0,...] [--law] [--json]
-    dltv regions count --model FILE.pt [--layers fc1,fc2,out] [--lo 0 --hi 1] [--min-length 1e-12] [--json]
+    dltv regions count --model FILE.pt [--layers fc1,fc2,out | --arch 1,8,8,1] [--lo 0 --hi 1] [--min-length 1e-12] [--json]
 
 Peaks and scales accept exact rationals (``1/3``) and decimals (``0.25`` is read exactly).
 With ``--law`` give d+1 peaks and at most one scale s_0 (default a_0 a_1).
@@ -20,10 +20,12 @@ def register(subparsers) -> None:
     c.add_argument("--peaks", help="comma list a_0,...,a_{d-1} in (0,1) (d+1 values with --law)")
     c.add_argument("--scales", help="comma list s_0,...,s_{d-1} > 0 (default all 1; with --law only s_0)")
     c.add_argument("--law", action="store_true", help="tie the scales by s_{i+1} = s_i (1-a_{i+1}) a_{i+2}")
-    c.add_argument("--model", help="a saved scalar-input ReLU MLP (torch.save of an nn.Sequential of Linear/ReLU, "
-                                   "or a state_dict of its Linear layers)")
+    c.add_argument("--model", help="a saved scalar-input ReLU network (torch.save of a module, a torch.export "
+                                   "program .pt2, or a state_dict of its Linear layers)")
     c.add_argument("--layers", help="with a state_dict: its Linear layer names in forward order, e.g. fc1,fc2,out "
-                                    "(needed unless the names are Sequential-style <prefix>.<i>)")
+                                    "(needed unless the names are Sequential-style <prefix>.<i> or --arch is given)")
+    c.add_argument("--arch", help="with a state_dict: its widths 1,d_1,...,d_(L+1) (the order then follows the shapes)")
+    c.add_argument("--trust", action="store_true", help="unpickle a custom module class from a file you trust")
     c.add_argument("--min-length", default="0", help="also count the regions and pieces at least this long "
                                                      "(e.g. 1e-12: rounding slivers of float weights are ~1e-17)")
     c.add_argument("--lo", default="0", help="left end of the interval (default 0)")
@@ -82,85 +84,35 @@ def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = Fal
     return out
 
 
-_LOADABLE = ("Sequential", "Linear", "ReLU", "LeakyReLU", "Dropout", "Flatten", "Identity", "Tanh", "Sigmoid",
-             "GELU", "ELU", "Softplus", "BatchNorm1d", "LayerNorm", "Conv1d", "Conv2d")
+_LAYER_NAMES = {"leaky_relu": "LeakyReLU", "tanh": "Tanh", "gelu": "GELU"}
 
 
-def _layer_sort_key(name: str):
-    """(prefix, index) of a Sequential-style layer name '<prefix>.<int>' or '<int>', else None."""
-    prefix, _, last = name.rpartition(".")
-    return (prefix, int(last)) if last.isdigit() else None
-
-
-def state_dict_layers(state: dict, order: list[str] | None = None) -> list:
-    """[(W, b), ...] from a state_dict of Linear layers, in forward order.
-
-    The order is ``order`` (layer names, e.g. ``fc1,fc2,out``) when given; else it must follow from
-    Sequential-style names '<prefix>.<i>' with one common prefix, sorted by i.  A state_dict holds no
-    forward pass: it is read as a plain MLP (Linear, ReLU, ..., Linear), and names that do not fix the
-    order are refused rather than guessed.  A missing bias means a bias-free Linear.
-    """
-    import torch
-
-    layers: dict[str, dict] = {}
-    for key, value in state.items():
-        name, _, kind = str(key).rpartition(".")
-        if kind not in ("weight", "bias") or not isinstance(value, torch.Tensor):
-            raise ValueError(f"model state_dict entry {key!r} is not a Linear weight or bias")
-        layers.setdefault(name, {})[kind] = value
-    for name, wb in layers.items():
-        if "weight" not in wb or wb["weight"].dim() != 2:
-            raise ValueError(f"model state_dict layer {name!r} has no 2-D weight (only Linear layers are supported)")
-    if order is not None:
-        missing = [n for n in order if n not in layers]
-        extra = sorted(set(layers) - set(order))
-        if missing or extra or len(set(order)) != len(order):
-            raise ValueError(f"layers must name every Linear layer of the state_dict once; missing {missing}, "
-                             f"not named {extra}; the state_dict has {sorted(layers)}")
-        names = list(order)
-    else:
-        keys = {n: _layer_sort_key(n) for n in layers}
-        if any(k is None for k in keys.values()) or len({k[0] for k in keys.values()}) != 1:
-            raise ValueError(f"the forward order of state_dict layers {sorted(layers)} cannot be established from "
-                             "their names; give --layers NAME,... (or save the nn.Sequential itself)")
-        names = sorted(layers, key=keys.get)
-    return [(layers[n]["weight"], layers[n].get("bias", torch.zeros(layers[n]["weight"].shape[0],
-                                                                   dtype=layers[n]["weight"].dtype)))
-            for n in names]
-
-
-def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = None, min_length: str = "0") -> dict:
-    """Exact counts of a saved scalar-input MLP: a torch.save'd nn.Sequential, or a state_dict of Linear layers."""
-    import re
-
-    import torch
-    from torch import nn
-
+def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = None, min_length: str = "0",
+                arch: str | None = None, trust: bool = False) -> dict:
+    """Exact counts of a saved scalar-input ReLU network, read by dltv's one model loader
+    (:mod:`dltv.numerics.models`): a torch.save'd module, a torch.export program, or a state_dict
+    of Linear layers whose order its names (or ``layers``) fix, or whose shapes chain ``arch``."""
+    import dltv.numerics.models as models
     import dltv.numerics.regions as nr
 
     try:
         lo_f, hi_f, min_f = Fraction(lo), Fraction(hi), Fraction(min_length)
     except (ValueError, ZeroDivisionError):
         raise ValueError(f"lo, hi and min-length must be numbers, got {lo!r}, {hi!r}, {min_length!r}") from None
-    try:
-        with torch.serialization.safe_globals([getattr(nn, n) for n in _LOADABLE]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"model file not found: {path!r}") from None
-    except Exception as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        what = f"it holds {found.group(1)}, which" if found else "its contents"
-        raise ValueError(f"model {path!r} cannot be read safely: {what} is not an nn.Sequential of Linear and ReLU "
-                         f"layers or a state_dict ({type(err).__name__})") from None
     order = [t.strip() for t in layers.split(",")] if layers else None
+    obj = models.load_file(path, trust)
     if isinstance(obj, dict):
-        net = state_dict_layers(obj, order)
-    elif isinstance(obj, nn.Module):
-        if order is not None:
-            raise ValueError("--layers applies to a state_dict only (a saved module is read in its own order)")
-        net = nr.module_layers(obj)
+        chain = models.read_state_dict(obj, arch, "relu", order)
     else:
-        raise ValueError(f"model must be an nn.Sequential or a state_dict, got {type(obj).__name__}")
+        chain = models.chain_of(obj, arch, None, order, path)
+    other = [_LAYER_NAMES.get(a, a) for a in chain.hidden_activations if a not in ("relu", "identity")]
+    if other:
+        raise ValueError(f"regions count reads ReLU networks; model {path!r} has {', '.join(sorted(set(other)))} "
+                         "(dltv inspect reads the other piecewise-linear ones)")
+    if chain.widths[0] != 1:
+        raise ValueError(f"regions count needs a scalar input; model {path!r} has input dimension {chain.widths[0]} "
+                         "(dltv inspect counts 2-d inputs exactly and n-d ones on a slice)")
+    net = chain.pairs()
     rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f, progress=_layer_progress(len(net) - 1), detail=False)
     out = {"model": path, "interval": [str(lo_f), str(hi_f)], "activation_regions": rc.activation_regions,
            "affine_pieces": rc.affine_pieces}
@@ -173,12 +125,13 @@ def cmd_count(args) -> int:
     if args.model:
         if args.depth or args.peaks or args.scales or args.law:
             raise ValueError("give either --model or --depth/--peaks, not both")
-        out = model_count(args.model, args.lo, args.hi, args.layers, args.min_length)
+        out = model_count(args.model, args.lo, args.hi, args.layers, args.min_length, args.arch, args.trust)
     else:
         if not args.depth or not args.peaks:
             raise ValueError("regions count needs --depth and --peaks (or --model FILE.pt)")
-        if (args.lo, args.hi) != ("0", "1") or args.layers:
-            raise ValueError("--lo/--hi/--layers apply to --model only (the triangle network lives on [0, 1])")
+        if (args.lo, args.hi) != ("0", "1") or args.layers or args.arch or args.trust:
+            raise ValueError("--lo/--hi/--layers/--arch/--trust apply to --model only (the triangle network lives "
+                             "on [0, 1])")
         out = triangle_count(args.depth, args.peaks, args.scales, args.law, args.min_length)
     if args.json:
         print(json.dumps(out))

@@ -342,16 +342,17 @@ def _sequential_key(name: str):
     return (prefix, int(last)) if last.isdigit() else None
 
 
-def read_state_dict(state: dict, arch: str | Sequence[int], activation: str = "relu",
+def read_state_dict(state: dict, arch: str | Sequence[int] | None, activation: str = "relu",
                     layers: Sequence[str] | None = None, negative_slope: float = 0.01) -> AffineChain:
     """An :class:`AffineChain` from a state_dict of Linear layers and the architecture.
 
     The order of the layers is ``layers`` (their names) when given, else the Sequential-style
     names ``<prefix>.<i>`` sorted by i, else the one order whose shapes chain ``arch``; when
     none of these establishes it (two layers of the same shape, other entries), a ValueError.
-    Every layer's shape must match ``arch``.
+    Every layer's shape must match ``arch``.  ``arch=None`` takes the widths from the shapes,
+    which needs the order from ``layers`` or from the names (a caller that knows the
+    activation, such as the ReLU region counter, may read a state_dict this way).
     """
-    widths = parse_arch(arch)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     groups: dict[str, dict] = {}
@@ -364,6 +365,7 @@ def read_state_dict(state: dict, arch: str | Sequence[int], activation: str = "r
     for name, wb in groups.items():
         if "weight" not in wb or wb["weight"].dim() != 2:
             raise ValueError(f"model state_dict layer {name!r} has no 2-D weight (only Linear layers are supported)")
+    widths = _widths_from_names(groups, layers) if arch is None else parse_arch(arch)
     n_linear = len(widths) - 1
     if len(groups) != n_linear:
         raise ValueError(f"arch {','.join(map(str, widths))} has {n_linear} Linear layers but the state_dict holds "
@@ -392,6 +394,21 @@ def read_state_dict(state: dict, arch: str | Sequence[int], activation: str = "r
                        source="state_dict")
     return AffineChain(tuple(AffineLayer(n, l.weight, l.bias, l.activation, l.negative_slope)
                              for n, l in zip(order, chain.layers)), "state_dict")
+
+
+def _widths_from_names(groups: dict, layers: Sequence[str] | None) -> list[int]:
+    """d_0, ..., d_(L+1) of Linear layers whose order ``layers`` or Sequential-style names fix."""
+    if layers is not None:
+        order = [n for n in layers if n in groups]
+    elif all(_sequential_key(n) is not None for n in groups) and len({_sequential_key(n)[0] for n in groups}) == 1:
+        order = sorted(groups, key=_sequential_key)
+    else:
+        raise ValueError(f"the forward order of state_dict layers {sorted(groups)} cannot be established from their "
+                         "names; give the layer names in order (--layers NAME,...) or the architecture (--arch)")
+    shapes = [tuple(groups[n]["weight"].shape) for n in order]
+    if not shapes:
+        raise ValueError("model state_dict holds no Linear layer")
+    return [shapes[0][1]] + [rows for rows, _ in shapes]
 
 
 def _covering_classes() -> list:

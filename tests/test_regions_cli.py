@@ -176,3 +176,16 @@ def test_regions_rows_count_the_network_and_state_their_target(monkeypatch):
     assert "10 s" in rows[-1]["target"] and "1 GB" in rows[-1]["target"]
     monkeypatch.setattr(br, "TARGET_SECONDS", 0.0)           # a target that cannot be met reads as not ok
     assert br.run(quick=True, device="cpu")[-1]["ok"] is False
+
+
+def test_state_dict_with_its_architecture_and_models_the_counter_cannot_read(tmp_path, capsys):
+    m = _two_kink_net()
+    sd = {"out.weight": m[2].weight.detach(), "out.bias": m[2].bias.detach(),
+          "fc1.weight": m[0].weight.detach(), "fc1.bias": m[0].bias.detach()}
+    assert _count(["--model", _save(tmp_path, sd), "--arch", "1,2,1"], capsys)["activation_regions"] == 3
+    two_d = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    assert main(["regions", "count", "--model", _save(tmp_path, two_d, "2d.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "scalar input" in err and "dltv inspect" in err and err.count("\n") == 1
+    assert main(["regions", "count", "--model", _save(tmp_path, sd, "sd2.pt"), "--arch", "1,3,1"]) == 2
+    assert "cannot be established" in capsys.readouterr().err  # shapes that do not chain 1,3,1
