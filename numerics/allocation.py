@@ -253,6 +253,41 @@ def solve_lm_masked(forward, fixed: dict, X, masks: dict, target, starts: int,
     return _best_relative(cost, tr, B, starts)
 
 
+def train_masked(forward, fixed: dict, X, masks: dict, target, steps: int = 2500,
+                 lr: float = 0.005, momentum: float = 0.9) -> torch.Tensor:
+    """Train every instance's learnable entries by full-batch gradient descent with heavy-ball
+    momentum (``torch.optim.SGD``) from the student's own values; returns the final
+    relative residual per instance.
+
+    The loss is ``sum_b |f_b(X_b) - y*_b|^2``: each instance's parameters enter only its
+    own term and SGD's update is elementwise with one learning rate, so the batch is
+    exactly ``B`` independent training runs carried as one tensor problem.
+    ``masks[name]`` is True at the learnable entries of instance b (leading axis B); the
+    fixed entries get zero gradient and never move.  A plain training run, not a solver:
+    a small residual shows that training reached a match within ``steps``; a large one
+    that it did not (the loss of an unmatched instance stalls at its least-squares floor).
+    """
+    steps = _pos_int("steps", steps)
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    mk = {n: m.to(DTYPE) for n, m in masks.items()}
+    free = {n: fixed[n].detach().clone().requires_grad_(True) for n in mk}
+    opt = torch.optim.SGD(list(free.values()), lr=lr, momentum=momentum)
+
+    def student():
+        return {**fixed, **{n: fixed[n] * (1 - mk[n]) + free[n] * mk[n] for n in mk}}
+
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((forward(student(), X) - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return relative_residual(forward(student(), X), target)
+
+
 def relu_softplus_forward(beta: float) -> Callable:
     """``y = U softplus_beta(W x)``, the smooth stand-in for ``relu`` (-> relu as beta grows)."""
     return lambda mats, X: mats["U"] @ torch.nn.functional.softplus(mats["W"] @ X, beta=beta)
