@@ -416,6 +416,112 @@ def _rnn_rules(ctx):
         "E_K - 1 where counting gives E_K"))
 
 
+# --------------------------------------------------------------------------- RNN: recurrent weights
+RNN_SHARED_DIMS = [(2, 1, 1, 3), (2, 1, 1, 5), (3, 1, 1, 8), (3, 2, 1, 4), (3, 1, 2, 4), (3, 2, 2, 3),
+                   (4, 2, 2, 4)]
+RNN_SHARED_T2 = [((4, 2, 1), (1, 2, 3, 4)), ((4, 1, 2), (1, 2, 3, 4))]     # (N, d_in, d_out), M values
+RNN_EVERY_STEP = [(3, 1, 5), (3, 2, 4)]                                   # (N, d_out, T), d_in = 1
+RNN_SHARED_POLY = (3, 2, 1, 3)                                             # N, d_in, d_out, T = 3
+
+
+def _rnn_shared_batch(N, di, do, T, m, gen, batch, forward=None):
+    """(student, X, target): teacher and student share B and D, W is independent."""
+    shapes = num.rnn_shapes(N, di, do)
+    teacher = num.sample_weights(shapes, gen, batch)
+    student = {**teacher, "W": num.sample_weights({"W": shapes["W"]}, gen, batch)["W"]}
+    X = num.sample_inputs((*batch, T, di, m), gen)
+    return student, X, (forward or num.rnn_forward)(teacher, X)
+
+
+def _shared_rank(N, di, do, T, m, gen, forward=num.rnn_forward):
+    """Generic rank of the recurrent weights' Jacobian (max over 3 random points)."""
+    shapes = num.rnn_shapes(N, di, do)
+    X = num.sample_inputs((T, di, m), gen)
+    return num.generic_rank_and_gap(forward, shapes, X, num.entries(shapes, ["W"]), gen)
+
+
+@claim("allocation.rnn.recurrent-shared", source=derived("S0-S1, G1-G3; gauge argument for E_S") +
+       "; linear-RNN readings (B and D shared with the teacher; output at every step) are the "
+       "project's", seed=5112, stochastic=False,
+       statement="with B and D shared with the teacher the recurrent weights face E_S = E_K - d_in d_out "
+                 "equations; for T = 2 (K_1 = D W B, affine) a W allocation matches iff it touches "
+                 ">= min(N, d_in) columns (d_out = 1) or >= min(N, d_out) rows (d_in = 1); for T = 3 an "
+                 "allocation below full rank is never matched; read at every step, one input sequence "
+                 "already gives all E_S equations (d_in = 1)",
+       predicted="E_S (formula allocation.rnn_shared_equations); closed-form T = 2 rules; exact-rank "
+                 "verdicts (rational arithmetic)",
+       measured="Jacobian ranks of real RNNs (gap-checked); least squares (T = 2) and multi-start "
+                "Levenberg-Marquardt (T = 3) on students sharing the teacher's B and D")
+def _rnn_recurrent_shared(ctx):
+    gen, rng = ctx.generator(), ctx.rng
+    points, gaps = [], []
+    n_poly = 80 if ctx.full else 24
+    with one_thread():
+        for N, di, do, T in RNN_SHARED_DIMS:
+            rank, gap = _shared_rank(N, di, do, T, T * di + 1, gen)
+            gaps.append(gap)
+            pred = int(get_formula("allocation.rnn_shared_equations").evaluate(N=N, d_in=di, d_out=do, T=T))
+            E_K = th.rnn_markov_dimension(N, di, do, T)
+            points.append(Point(f"N={N} d_in={di} d_out={do} T={T}: rank of all W = E_S (control: E_K = "
+                                f"{E_K}, K_0 counted)", pred, rank, tol=INT_TOL, control=E_K))
+        for (N, di, do), Ms in RNN_SHARED_T2:
+            T, m = 2, 2 * di + 1
+            E = th.rnn_shared_equations(N, di, do, T)
+            shapes = num.rnn_shapes(N, di, do)
+            agree = agree_ctrl = count = 0
+            for M in Ms:
+                for trial in range(8):
+                    student, X, target = _rnn_shared_batch(N, di, do, T, m, gen, ())
+                    # every other trial concentrated in one column (d_out = 1) or one row (d_in = 1)
+                    alloc = (num.random_allocation(shapes, M, rng, ["W"]) if trial % 2 else
+                             [("W", i, 0) if do == 1 else ("W", 0, i) for i in range(M)])
+                    meas = _solved(num.rnn_forward, student, X, target, alloc)
+                    agree += th.rnn_shared_verdict(N, di, do, T, alloc).mp == meas
+                    agree_ctrl += int(M >= E) == meas
+                    count += 1
+            points.append(Point(f"T=2 N={N} d_in={di} d_out={do}: S1 agrees with least squares (of {count}; "
+                                f"control: counting M >= E_S = {E})", count, agree, tol=INT_TOL,
+                                control=count, control_estimate=agree_ctrl, n=count))
+        for N, do, T in RNN_EVERY_STEP:
+            rank, gap = _shared_rank(N, 1, do, T, 1, gen, num.rnn_forward_every)
+            gaps.append(gap)
+            points.append(Point(f"every step, one sequence, N={N} d_out={do} T={T}: rank of all W "
+                                f"(control: final step only, d_out = {do})",
+                                th.rnn_every_step_equations(N, do, T, 1), rank, tol=INT_TOL, control=do))
+        N, di, do, T = RNN_SHARED_POLY
+        shapes = num.rnn_shapes(N, di, do)
+        E = th.rnn_shared_equations(N, di, do, T)
+        allocs, verdicts = [], []
+        for _ in range(60):       # three below full rank and three at full rank, by exact rank
+            a = num.random_allocation(shapes, E, rng, ["W"])
+            v = th.rnn_shared_verdict(N, di, do, T, a).mp
+            if sum(x == v for x in verdicts) < 3:
+                allocs.append(a)
+                verdicts.append(v)
+            if len(allocs) == 6:
+                break
+        if not (0 in verdicts and None in verdicts):
+            raise ValueError(f"no allocations of both kinds among 60 draws (verdicts {verdicts})")
+        per = [a for a in allocs for _ in range(n_poly)]
+        student, X, target = _rnn_shared_batch(N, di, do, T, T * di + 1, gen, (len(per),))
+        res = num.solve_lm_masked(num.rnn_forward, student, X, num.allocation_masks(shapes, per), target,
+                                  starts=6, generator=gen, iters=60).numpy()
+        hit = (res < LM_TOL).reshape(len(allocs), n_poly)
+        deficient = np.array([v == 0 for v in verdicts])
+        n_def = int(deficient.sum()) * n_poly
+        points.append(Point(f"T=3 N={N} d_in={di}: W allocations of M = E_S = {E} below full rank, solver "
+                            f"matches of {n_def} (control: counting, all)", 0, int(hit[deficient].sum()),
+                            tol=INT_TOL, control=n_def, n=n_def))
+    full_rates = ", ".join(f"{r:.2f}" for r in hit[~deficient].mean(1))
+    return Measurement(points, n=len(points) + len(per), notes=(
+        "reading S: the student's B and D are the teacher's, only W is independent (with independent "
+        "B and D every recurrent-only allocation has MP = 0, also when read at every step, since y_1 = "
+        "D B x_1 involves no W). Controls: E_K (counting K_0 = DB as an equation), counting M >= E_S, "
+        "and the final-step count d_out for every-step outputs. T = 3: multi-start LM (6 starts, "
+        f"match at relative residual < {LM_TOL}); full-rank allocations (MP > 0, polynomial) matched at "
+        f"rates {full_rates}; smallest singular-value gap of the measured ranks {min(gaps):.1e}"))
+
+
 # --------------------------------------------------------------------------- shallow ReLU readout
 def _relu_readout_draws(size, d, N, n, gen):
     """Batched readout-only ReLU instances: (matched by least squares, activity patterns).

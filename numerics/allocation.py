@@ -62,6 +62,18 @@ def rnn_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
     return D @ r
 
 
+def rnn_forward_every(mats: dict, X: torch.Tensor) -> torch.Tensor:
+    """Linear RNN read at every step, ``y_t = D r_t`` for t = 1..T, stacked as
+    ``(..., T d_out, m)`` (rows ``t d_out .. (t+1) d_out - 1`` hold step t+1)."""
+    W, B, D = mats["W"], mats["B"], mats["D"]
+    r, out = None, []
+    for t in range(X.shape[-3]):
+        drive = B @ X[..., t, :, :]
+        r = drive if r is None else W @ r + drive
+        out.append(D @ r)
+    return torch.cat(out, dim=-2)
+
+
 def relu_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
     return mats["U"] @ torch.relu(mats["W"] @ X)
 

@@ -207,3 +207,16 @@ def test_train_masked_reaches_planted_match_and_respects_the_least_squares_floor
     torch.testing.assert_close(alone[0], res[1], rtol=1e-9, atol=0)
     with pytest.raises(ValueError, match="momentum"):
         num.train_masked(num.lffn_forward, S, X, num.allocation_masks(shapes, allocs), Y, momentum=1.0)
+
+
+def test_rnn_forward_every_stacks_the_partial_markov_sums():
+    N, di, do, T, m = 3, 2, 2, 4, 5
+    mats = num.sample_weights(num.rnn_shapes(N, di, do), _gen(11))
+    X = num.sample_inputs((T, di, m), _gen(12))
+    W, B, D = mats["W"], mats["B"], mats["D"]
+    out = num.rnn_forward_every(mats, X)
+    assert out.shape == (T * do, m)
+    for t in range(1, T + 1):
+        y = sum(D @ torch.linalg.matrix_power(W, t - 1 - s) @ B @ X[s] for s in range(t))
+        torch.testing.assert_close(out[(t - 1) * do:t * do], y)
+    torch.testing.assert_close(out[-do:], num.rnn_forward(mats, X))
