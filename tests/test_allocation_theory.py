@@ -306,3 +306,13 @@ def test_rnn_shared_verdicts():
     with pytest.raises(ValueError, match="recurrent matrix W"):
         th.rnn_shared_verdict(3, 1, 1, 3, [("D", 0, 0)])
     assert th.rnn_every_step_equations(3, 2, 4) == th.rnn_shared_equations(3, 1, 2, 4)
+
+
+def test_full_rank_mp_heuristic():
+    assert th.full_rank_mp_heuristic(0, sp.Rational(9, 10)) == sp.Rational(9, 10)
+    assert th.full_rank_mp_heuristic(2, sp.Rational(9, 10)) == 1 - sp.Rational(1, 40)
+    assert th.full_rank_mp_heuristic(3, 1) == 1
+    with pytest.raises(ValueError, match="surplus"):
+        th.full_rank_mp_heuristic(-1, 0.5)
+    with pytest.raises(ValueError, match="p_square"):
+        th.full_rank_mp_heuristic(0, 1.5)

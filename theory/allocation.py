@@ -434,6 +434,26 @@ def two_by_two_solution(P, U12, U21, W12, W21):
     return a, u22, w11, w22
 
 
+def full_rank_mp_heuristic(surplus: int, p_square) -> sp.Expr:
+    """Heuristic MP of a multi-layer linear allocation at full rank (``r_A = E``) with
+    ``surplus = M - E`` learnable weights beyond the equations:
+    ``MP ~ 1 - (1 - p_square) 2^(-surplus)``.
+
+    **The project's own heuristic** (the paper's, based on counting polynomials, is not
+    known here).  Idea: at M = E the bilinear matching system, after the linear unknowns
+    are eliminated, behaves like one real quadratic, which has no real root with the
+    probability ``1 - p_square`` of the exact two-layer example F6
+    (:func:`two_by_two_matchable`, ``p_square = P(discriminant >= 0)``); each surplus
+    weight adds a free real direction along which the discriminant is a new, roughly
+    independent sign draw, halving the failure.  Calibrated only on F6, not on the
+    allocations it is applied to; its error is measured, not assumed (claim
+    ``allocation.lffn.full-rank-heuristic``).
+    """
+    surplus = check_int("surplus", surplus, 0)
+    p = check_real("p_square", p_square, 0, 1)
+    return 1 - (1 - sp.nsimplify(p, rational=True)) * sp.Rational(1, 2 ** surplus)
+
+
 # --------------------------------------------------------------------------- linear RNN
 def rnn_shapes(N: int, d_in: int, d_out: int) -> dict[str, tuple[int, int]]:
     """Shapes of the linear RNN ``r_t = W r_{t-1} + B x_t (r_0 = 0), y = D r_T``
@@ -888,3 +908,15 @@ def _relu_spread_mp_formula(k, p):
          symbolic=lambda: sp.Eq(sp.Symbol("E_S"), sp.Symbol("E_K") - sp.Symbol("d_in") * sp.Symbol("d_out")))
 def _rnn_shared_equations_formula(N, d_in, d_out, T):
     return sp.Integer(rnn_shared_equations(N, d_in, d_out, T))
+
+
+@formula("allocation.full_rank_mp_heuristic",
+         source="the project's own heuristic (the paper's is not known), calibrated on the exact "
+                "two-layer example F6 of " + SOURCE,
+         statement="multi-layer linear allocation at full rank with surplus s = M - E: "
+                   "MP ~ 1 - (1 - p_square) 2^(-s), p_square = P(real root) of the F6 quadratic",
+         params=[Param("surplus", "int", "learnable weights beyond the equations, M - E", low=0),
+                 Param("p_square", "real", "F6 match probability P(discriminant >= 0)", low=0, high=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("MP"), 1 - (1 - sp.Symbol("p_square")) * 2 ** (-sp.Symbol("s"))))
+def _full_rank_mp_heuristic_formula(surplus, p_square):
+    return full_rank_mp_heuristic(surplus, p_square)
