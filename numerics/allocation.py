@@ -62,6 +62,18 @@ def rnn_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
     return D @ r
 
 
+def rnn_forward_every(mats: dict, X: torch.Tensor) -> torch.Tensor:
+    """Linear RNN read at every step, ``y_t = D r_t`` for t = 1..T, stacked as
+    ``(..., T d_out, m)`` (rows ``t d_out .. (t+1) d_out - 1`` hold step t+1)."""
+    W, B, D = mats["W"], mats["B"], mats["D"]
+    r, out = None, []
+    for t in range(X.shape[-3]):
+        drive = B @ X[..., t, :, :]
+        r = drive if r is None else W @ r + drive
+        out.append(D @ r)
+    return torch.cat(out, dim=-2)
+
+
 def relu_forward(mats: dict, X: torch.Tensor) -> torch.Tensor:
     return mats["U"] @ torch.relu(mats["W"] @ X)
 
@@ -251,6 +263,41 @@ def solve_lm_masked(forward, fixed: dict, X, masks: dict, target, starts: int,
     theta = torch.randn(B * starts, sum(sizes), generator=generator, dtype=DTYPE)
     _, cost = _lm(resid, theta, iters)
     return _best_relative(cost, tr, B, starts)
+
+
+def train_masked(forward, fixed: dict, X, masks: dict, target, steps: int = 2500,
+                 lr: float = 0.005, momentum: float = 0.9) -> torch.Tensor:
+    """Train every instance's learnable entries by full-batch gradient descent with heavy-ball
+    momentum (``torch.optim.SGD``) from the student's own values; returns the final
+    relative residual per instance.
+
+    The loss is ``sum_b |f_b(X_b) - y*_b|^2``: each instance's parameters enter only its
+    own term and SGD's update is elementwise with one learning rate, so the batch is
+    exactly ``B`` independent training runs carried as one tensor problem.
+    ``masks[name]`` is True at the learnable entries of instance b (leading axis B); the
+    fixed entries get zero gradient and never move.  A plain training run, not a solver:
+    a small residual shows that training reached a match within ``steps``; a large one
+    that it did not (the loss of an unmatched instance stalls at its least-squares floor).
+    """
+    steps = _pos_int("steps", steps)
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    mk = {n: m.to(DTYPE) for n, m in masks.items()}
+    free = {n: fixed[n].detach().clone().requires_grad_(True) for n in mk}
+    opt = torch.optim.SGD(list(free.values()), lr=lr, momentum=momentum)
+
+    def student():
+        return {**fixed, **{n: fixed[n] * (1 - mk[n]) + free[n] * mk[n] for n in mk}}
+
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((forward(student(), X) - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return relative_residual(forward(student(), X), target)
 
 
 def relu_softplus_forward(beta: float) -> Callable:

@@ -179,3 +179,44 @@ def test_allocation_samplers():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_train_masked_reaches_planted_match_and_respects_the_least_squares_floor():
+    """Independent reference: least squares (solve_affine) per instance."""
+    widths, m = [2, 8, 2], 6
+    shapes = num.lffn_shapes(widths)
+    gen = _gen(7)
+    good = [("W2", i, j) for i in range(2) for j in range(5)]
+    bad = [("W2", 0, j) for j in range(8)] + [("W2", 1, 0)]
+    allocs = [good, bad, good, bad]
+    T, S = num.sample_weights(shapes, gen, (4,)), num.sample_weights(shapes, gen, (4,))
+    X = num.sample_inputs((4, widths[0], m), gen)
+    Y = num.lffn_forward(T, X)
+    res = num.train_masked(num.lffn_forward, S, X, num.allocation_masks(shapes, allocs), Y)
+    floors = [num.solve_affine(num.lffn_forward, {n: v[b] for n, v in S.items()}, X[b], allocs[b], Y[b])[1]
+              for b in range(4)]
+    for b in range(4):
+        if allocs[b] is good:
+            assert floors[b] < 1e-12 and res[b] < 1e-8
+        else:
+            assert floors[b] > 1e-4 and res[b] >= floors[b] * (1 - 1e-9)
+            assert res[b] < floors[b] * 1.01          # training converges to the floor
+    # the batch is a set of independent runs: instance 1 alone gives the same residual
+    alone = num.train_masked(num.lffn_forward, {n: v[1:2] for n, v in S.items()}, X[1:2],
+                             num.allocation_masks(shapes, [bad]), Y[1:2])
+    torch.testing.assert_close(alone[0], res[1], rtol=1e-9, atol=0)
+    with pytest.raises(ValueError, match="momentum"):
+        num.train_masked(num.lffn_forward, S, X, num.allocation_masks(shapes, allocs), Y, momentum=1.0)
+
+
+def test_rnn_forward_every_stacks_the_partial_markov_sums():
+    N, di, do, T, m = 3, 2, 2, 4, 5
+    mats = num.sample_weights(num.rnn_shapes(N, di, do), _gen(11))
+    X = num.sample_inputs((T, di, m), _gen(12))
+    W, B, D = mats["W"], mats["B"], mats["D"]
+    out = num.rnn_forward_every(mats, X)
+    assert out.shape == (T * do, m)
+    for t in range(1, T + 1):
+        y = sum(D @ torch.linalg.matrix_power(W, t - 1 - s) @ B @ X[s] for s in range(t))
+        torch.testing.assert_close(out[(t - 1) * do:t * do], y)
+    torch.testing.assert_close(out[-do:], num.rnn_forward(mats, X))

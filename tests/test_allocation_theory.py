@@ -278,3 +278,41 @@ def test_covering_matching_vectorised_and_exempt_samples():
     Phi = np.where(act, rng.random((3, 3)) + 0.1, 0.0)
     u, *_ = np.linalg.lstsq(Phi.T, [0.3, -1.0, 0.0], rcond=None)
     np.testing.assert_allclose(Phi.T @ u, [0.3, -1.0, 0.0], atol=1e-12)
+
+
+def test_rnn_shared_equations_matches_exact_rank_of_recurrent_weights():
+    """Closed form E_K - d_in d_out against the exact rank over Q of W -> (D W^k B)."""
+    for N, di, do, T in [(2, 1, 1, 3), (2, 1, 1, 6), (3, 2, 1, 4), (3, 1, 2, 4), (3, 2, 2, 3), (4, 2, 2, 4)]:
+        W = th.entries(th.rnn_shapes(N, di, do), ["W"])
+        assert th.rnn_shared_equations(N, di, do, T) == th.rnn_markov_rank(N, di, do, T, W)
+    assert th.rnn_shared_equations(3, 1, 1, 8) == min(8, 6) - 1
+    with pytest.raises(ValueError, match="N must be"):
+        th.rnn_shared_equations(1, 2, 2, 3)
+
+
+def test_rnn_shared_verdicts():
+    col = [("W", 0, 0), ("W", 1, 0), ("W", 2, 0)]
+    spread = [("W", 0, 0), ("W", 1, 1)]
+    assert th.rnn_shared_verdict(4, 2, 1, 2, col).mp == 0
+    assert th.rnn_shared_verdict(4, 2, 1, 2, spread).mp == 1
+    assert th.rnn_shared_verdict(4, 1, 2, 2, [("W", 0, 0), ("W", 0, 3)]).mp == 0
+    assert th.rnn_shared_verdict(4, 1, 2, 2, [("W", 0, 0), ("W", 3, 0)]).mp == 1
+    # T = 2, d_in = d_out = 2: exact rank of span{d_a b_b^T} (F3 structure): a full 2 x 2 block spans
+    assert th.rnn_shared_verdict(3, 2, 2, 2, [("W", i, j) for i in (0, 1) for j in (0, 1)]).mp == 1
+    assert th.rnn_shared_verdict(3, 2, 2, 2, [("W", 0, j) for j in range(3)]).mp == 0
+    assert th.rnn_shared_verdict(3, 1, 1, 3, spread).mp is None          # polynomial, full rank
+    assert th.rnn_shared_verdict(3, 1, 1, 3, [("W", 0, 0)]).mp == 0        # rank 1 < E_S = 2
+    assert th.rnn_shared_verdict(3, 1, 1, 1, [("W", 0, 0)]).mp == 1
+    with pytest.raises(ValueError, match="recurrent matrix W"):
+        th.rnn_shared_verdict(3, 1, 1, 3, [("D", 0, 0)])
+    assert th.rnn_every_step_equations(3, 2, 4) == th.rnn_shared_equations(3, 1, 2, 4)
+
+
+def test_full_rank_mp_heuristic():
+    assert th.full_rank_mp_heuristic(0, sp.Rational(9, 10)) == sp.Rational(9, 10)
+    assert th.full_rank_mp_heuristic(2, sp.Rational(9, 10)) == 1 - sp.Rational(1, 40)
+    assert th.full_rank_mp_heuristic(3, 1) == 1
+    with pytest.raises(ValueError, match="surplus"):
+        th.full_rank_mp_heuristic(-1, 0.5)
+    with pytest.raises(ValueError, match="p_square"):
+        th.full_rank_mp_heuristic(0, 1.5)

@@ -434,6 +434,26 @@ def two_by_two_solution(P, U12, U21, W12, W21):
     return a, u22, w11, w22
 
 
+def full_rank_mp_heuristic(surplus: int, p_square) -> sp.Expr:
+    """Heuristic MP of a multi-layer linear allocation at full rank (``r_A = E``) with
+    ``surplus = M - E`` learnable weights beyond the equations:
+    ``MP ~ 1 - (1 - p_square) 2^(-surplus)``.
+
+    **The project's own heuristic** (the paper's, based on counting polynomials, is not
+    known here).  Idea: at M = E the bilinear matching system, after the linear unknowns
+    are eliminated, behaves like one real quadratic, which has no real root with the
+    probability ``1 - p_square`` of the exact two-layer example F6
+    (:func:`two_by_two_matchable`, ``p_square = P(discriminant >= 0)``); each surplus
+    weight adds a free real direction along which the discriminant is a new, roughly
+    independent sign draw, halving the failure.  Calibrated only on F6, not on the
+    allocations it is applied to; its error is measured, not assumed (claim
+    ``allocation.lffn.full-rank-heuristic``).
+    """
+    surplus = check_int("surplus", surplus, 0)
+    p = check_real("p_square", p_square, 0, 1)
+    return 1 - (1 - sp.nsimplify(p, rational=True)) * sp.Rational(1, 2 ** surplus)
+
+
 # --------------------------------------------------------------------------- linear RNN
 def rnn_shapes(N: int, d_in: int, d_out: int) -> dict[str, tuple[int, int]]:
     """Shapes of the linear RNN ``r_t = W r_{t-1} + B x_t (r_0 = 0), y = D r_T``
@@ -555,6 +575,89 @@ def rnn_recurrent_only_rank_bound(N, d_in, d_out, T) -> int:
     """Recurrent-only allocation: ``r_A <= E_K - d_in d_out`` because ``K_0 = D B`` cannot
     move; with ``m >= T d_in`` this is below E, so MP = 0 (derived R3 via G1)."""
     return rnn_markov_rank(N, d_in, d_out, T) - d_in * d_out
+
+
+# --------------------------------------------------------------------------- RNN: recurrent weights
+# Reading S: the student's B and D are the teacher's (shared), only W differs; the learnable
+# entries lie in W.  With independent fixed B and D every recurrent-only allocation has
+# MP = 0 (K_0 = DB cannot move, R3), also when the output is read at every step
+# (y_1 = D B x_1 does not involve W); sharing B and D is the reading in which the
+# allocation of recurrent weights decides the match.
+def _dim_k0(N: int, d_in: int, d_out: int) -> int:
+    """Dimension of the set of products ``K_0 = D B`` (``d_out x d_in`` of rank ``<= N``)."""
+    k = min(N, d_in, d_out)
+    return k * (d_in + d_out - k)
+
+
+def rnn_shared_equations(N: int, d_in: int, d_out: int, T: int) -> int:
+    """E_S, the number of independent equations when B and D are shared with the teacher:
+    the generic rank of ``W -> (D W^k B)_{k=1..T-1}``.  ``E_S = E_K - d_in d_out`` for
+    ``N >= max(d_in, d_out)``; SISO: ``min(T, 2N) - 1``.
+
+    derived: K_0 = DB is already matched, so ``E_S <= E_K - dim{DB} = E_K - d_in d_out``.
+    Equality: a tangent direction ``(dB, dW, dD)`` of the full map with
+    ``dK_0 = dD B + D dB = 0`` is a gauge direction on (B, D): the map
+    ``xi -> (xi B, -D xi)`` of ``gl(N)`` has rank ``N^2 - (N - d_in)(N - d_out) =
+    N(d_in + d_out) - d_in d_out``, the dimension of ``{(dB, dD): D dB + dD B = 0}``, so
+    ``dB = xi B, dD = -D xi`` for some xi; the similarity ``(gB, g W g^-1, D g^-1)`` leaves
+    every K_k unchanged, hence the direction's effect equals that of ``dW - [xi, W]``, a
+    W-only direction.  ``E_K`` from :func:`rnn_markov_dimension` (ValueError outside its
+    closed-form regimes; then use :func:`rnn_markov_rank` with the W entries).
+    """
+    N, d_in, d_out, T = (check_int(n, v, 1) for n, v in
+                         (("N", N), ("d_in", d_in), ("d_out", d_out), ("T", T)))
+    if N < max(d_in, d_out):
+        raise ValueError(f"N must be >= max(d_in, d_out) = {max(d_in, d_out)} for the closed form, got {N}")
+    return rnn_markov_dimension(N, d_in, d_out, T) - _dim_k0(N, d_in, d_out)
+
+
+def rnn_shared_verdict(N: int, d_in: int, d_out: int, T: int, alloc, seed: int = 0) -> Verdict:
+    """Verdict for a recurrent-only allocation (``alloc`` in W) with B and D shared.
+
+    derived.  T = 2: the only equation block is ``K_1 = D W B``, affine in W, so MP is 1
+    iff ``r_A = E_S`` (G3); its image is ``span{d_a b_b^T : (a, b) in A}`` (``d_a`` column a
+    of D, ``b_b`` row b of B), the middle-layer structure F3: with ``d_out = 1`` MP = 1 iff
+    ``>= min(N, d_in)`` distinct columns of W are learnable, with ``d_in = 1`` iff
+    ``>= min(N, d_out)`` distinct rows are; otherwise the exact rank decides.  T >= 3: the
+    equations have degree up to T - 1 in W: ``r_A < E_S`` gives MP = 0 (G1), ``r_A = E_S``
+    only MP > 0 (G2).  T = 1 has no equation involving W (MP = 1 trivially).
+    """
+    shapes = rnn_shapes(N, d_in, d_out)
+    alloc = _check_alloc(shapes, alloc)
+    T = check_int("T", T, 1)
+    if layers_of(alloc) - {"W"}:
+        raise ValueError("alloc must lie in the recurrent matrix W for this rule")
+    if T == 1:
+        return Verdict(1, "T = 1: y = D B x does not involve W and D, B are shared", "S0")
+    if T == 2 and d_out == 1:
+        cols = len({j for _, _, j in alloc})
+        need = min(N, d_in)
+        return Verdict(int(cols >= need), f"{cols} distinct columns of W, need >= min(N, d_in) = {need}",
+                       "S1, d_out = 1")
+    if T == 2 and d_in == 1:
+        rows = len({i for _, i, _ in alloc})
+        need = min(N, d_out)
+        return Verdict(int(rows >= need), f"{rows} distinct rows of W, need >= min(N, d_out) = {need}",
+                       "S1, d_in = 1")
+    r = rnn_markov_rank(N, d_in, d_out, T, alloc, seed)
+    E = rnn_markov_rank(N, d_in, d_out, T, entries(shapes, ["W"]), seed)
+    if T == 2:
+        return Verdict(int(r == E), f"exact rank {r} vs E_S = {E} (affine in W)", "S1")
+    if r < E:
+        return Verdict(0, f"exact rank {r} < E_S = {E}", "G1")
+    return Verdict(None, f"full rank {r} = E_S: MP > 0, polynomial of degree T - 1 = {T - 1}", "G2")
+
+
+def rnn_every_step_equations(N: int, d_out: int, T: int, m: int = 1) -> int:
+    """B and D shared, ``d_in = 1``, output read at every step ``y_t = D r_t``: E_S
+    equations already from ``m = 1`` sequence (reading y_T only gives at most ``m d_out``).
+
+    derived: ``y_t = sum_{k<t} K_k x_{t-k}``; with scalar inputs and ``x_1 != 0`` the map
+    ``(K_0..K_{T-1}) -> (y_1..y_T)`` is lower-triangular Toeplitz with diagonal ``x_1``,
+    invertible, so the every-step outputs of one sequence carry all Markov parameters.
+    """
+    check_int("m", m, 1)
+    return rnn_shared_equations(N, 1, d_out, T)
 
 
 def scalar_rnn_mp(T: int) -> Fraction:
@@ -793,3 +896,27 @@ def _single_layer_fraction_formula(widths, m, layer, M):
          symbolic=lambda: sp.Eq(sp.Symbol("MP"), 1 - 2 ** (1 - sp.Symbol("k")) * (1 - sp.Symbol("p"))))
 def _relu_spread_mp_formula(k, p):
     return relu_neurons_mp(k, p)
+
+
+@formula("allocation.rnn_shared_equations",
+         source="derived (K_0 = DB matched; gauge argument) for " + SOURCE,
+         statement="linear RNN with B and D shared with the teacher: the recurrent weights face "
+                   "E_S = E_K - d_in d_out independent equations (N >= max(d_in, d_out)); "
+                   "SISO: min(T, 2N) - 1",
+         params=[Param("N", "int", "state size", low=1), Param("d_in", "int", "input size", low=1),
+                 Param("d_out", "int", "output size", low=1), Param("T", "int", "sequence length", low=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("E_S"), sp.Symbol("E_K") - sp.Symbol("d_in") * sp.Symbol("d_out")))
+def _rnn_shared_equations_formula(N, d_in, d_out, T):
+    return sp.Integer(rnn_shared_equations(N, d_in, d_out, T))
+
+
+@formula("allocation.full_rank_mp_heuristic",
+         source="the project's own heuristic (the paper's is not known), calibrated on the exact "
+                "two-layer example F6 of " + SOURCE,
+         statement="multi-layer linear allocation at full rank with surplus s = M - E: "
+                   "MP ~ 1 - (1 - p_square) 2^(-s), p_square = P(real root) of the F6 quadratic",
+         params=[Param("surplus", "int", "learnable weights beyond the equations, M - E", low=0),
+                 Param("p_square", "real", "F6 match probability P(discriminant >= 0)", low=0, high=1)],
+         symbolic=lambda: sp.Eq(sp.Symbol("MP"), 1 - (1 - sp.Symbol("p_square")) * 2 ** (-sp.Symbol("s"))))
+def _full_rank_mp_heuristic_formula(surplus, p_square):
+    return full_rank_mp_heuristic(surplus, p_square)
