@@ -344,13 +344,30 @@ def _criticality_formula(activation):
          symbolic=lambda: sp.Eq(sp.Symbol("Theta^(l+1)"),
                                 sp.Symbol("K^(l+1)") + C_W * sp.Symbol("<sigma' sigma'>_{K^(l)}") * sp.Symbol("Theta^(l)")))
 def _ntk_formula(activation, C_W, C_b, layer, K):
-    single, trip = _parse_K(K)
-    Kmat = [[float(trip[0])]] if single else [[float(trip[0]), float(trip[1])], [float(trip[1]), float(trip[2])]]
-    out = ntk_recursion(activation, C_W, C_b, Kmat, layer)["Theta"][-1]
-    if single:
-        return sp.Float(out[0, 0], 15)
-    return {"Theta_aa": sp.Float(out[0, 0], 15), "Theta_ab": sp.Float(out[0, 1], 15),
-            "Theta_bb": sp.Float(out[1, 1], 15)}
+    out = ntk_layer(activation, C_W, C_b, K, layer)
+    return out["Theta_aa"] if len(out) == 1 else out
+
+
+def ntk_layer(activation, C_W_, C_b_, K1, layer: int) -> dict:
+    """30-digit NTK at ``layer``: {"Theta_aa"} (one input) or {"Theta_aa", "Theta_ab", "Theta_bb"} as sympy Floats.
+
+    The recursion of :func:`ntk_recursion` in mpmath: Theta^(l+1) = K^(l+1) + C_W <sigma'_a sigma'_b>_{K^(l)}
+    Theta^(l), with both maps from :func:`_layer_maps_mp` (closed forms, else the Mehler series).
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    layer = check_int("layer", layer, 1)
+    single, vals = _parse_K(K1)
+    with mpmath.workdps(MP_DPS + 10):
+        cwm, cbm = G._mp(cw), G._mp(cb)
+        k = [G._mp(v) for v in vals]
+        theta = list(k)
+        for _ in range(layer - 1):
+            dots = _layer_maps_mp(act, k, 1)
+            k = [cbm + cwm * v for v in _layer_maps_mp(act, k, 0)]
+            theta = [kn + cwm * d * th for kn, d, th in zip(k, dots, theta)]
+        names = ("Theta_aa",) if single else ("Theta_aa", "Theta_ab", "Theta_bb")
+        return {name: sp.Float(v, MP_DPS) for name, v in zip(names, theta)}
 
 
 # ============================================================== finite width: exact laws (homogeneous class)
@@ -753,14 +770,97 @@ def _nlo_formula(activation, C_W, C_b, n, layer, K):
     single, trip = _parse_K(K)
     if single:
         raise ValueError("K must be three numbers K_aa,K_ab,K_bb for correlations.nlo")
-    ka, kab, kb = (float(x) for x in trip)
-    r = vertex_recursion(activation, C_W, C_b, [[ka, kab], [kab, kb]], [n] * (layer - 1))
-    P = r["pairs"]  # (0,0)=aa, (0,1)=ab, (1,1)=bb
-    V = r["V"][-1]
-    ia, iab, ib = P.index((0, 0)), P.index((0, 1)), P.index((1, 1))
-    f = lambda x: sp.Float(float(x), 15)  # noqa: E731
-    return {"K_ab": f(r["K"][-1][0, 1]), "n_dK_ab": f(n * r["dK"][-1][0, 1]), "V_aa_aa": f(V[ia, ia]),
-            "V_aa_bb": f(V[ia, ib]), "V_ab_ab": f(V[iab, iab]), "V_aa_ab": f(V[ia, iab])}
+    return nlo_layer(activation, C_W, C_b, trip, n, layer)
+
+
+def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int) -> dict:
+    """30-digit two-input 1/n hierarchy of :func:`vertex_recursion` at ``layer`` (equal widths ``n``).
+
+    Same recursion over the pairs (aa, ab, bb), in mpmath: V' = C_W^2 C(K) + (C_W^2) J V J^T (per 1/n),
+    dK' = C_W (J dK + (1/2) H : Sigma).  The Gaussian averages (:func:`_layer_derivatives_mp`) are
+    closed forms where they exist and 30-digit Mehler series otherwise; no symbolic simplification at
+    evaluation time.  Returns {"K_ab", "n_dK_ab", "V_aa_aa", "V_aa_bb", "V_ab_ab", "V_aa_ab"} as sympy Floats.
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    n = check_int("n", n, 1)
+    layer = check_int("layer", layer, 1)
+    with mpmath.workdps(MP_DPS + 10):
+        cwm, cbm, nm = G._mp(cw), G._mp(cb), mpmath.mpf(n)
+        k = [G._mp(v) for v in K1]
+        sig, dk = mpmath.zeros(3, 3), mpmath.zeros(3, 1)
+        for _ in range(layer - 1):
+            F, J, H, Cm = _layer_derivatives_mp(act, k)
+            contraction = mpmath.matrix([sum(H[p][q][r] * sig[q, r] for q in range(3) for r in range(3))
+                                         for p in range(3)])
+            dk = cwm * (J * dk + contraction / 2)
+            sig = cwm**2 * Cm / nm + cwm**2 * J * sig * J.T
+            k = [cbm + cwm * f for f in F]
+        V = nm * sig
+        vals = {"K_ab": k[1], "n_dK_ab": nm * dk[1], "V_aa_aa": V[0, 0], "V_aa_bb": V[0, 2],
+                "V_ab_ab": V[1, 1], "V_aa_ab": V[0, 1]}
+        return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
+
+
+@lru_cache(maxsize=None)
+def _closed_derivatives_mp(name):
+    """mpmath-lambdified gradient and Hessian of F = <s_a s_b> in (K_aa, K_ab, K_bb) and g', g'' (exact derivatives)."""
+    F, _, g, _ = G._symbolic_maps(name)
+    v = (G.Kaa, G.Kab, G.Kbb)
+    lam = lambda e: sp.lambdify(v, e, "mpmath")  # noqa: E731
+    one = lambda e: sp.lambdify(G.Ksym, e, "mpmath")  # noqa: E731
+    return ([lam(sp.diff(F, x)) for x in v], [[lam(sp.diff(F, x, y)) for y in v] for x in v],
+            one(sp.diff(g, G.Ksym)), one(sp.diff(g, G.Ksym, 2)))
+
+
+@lru_cache(maxsize=None)
+def _homogeneous_pair_mp(name, a, b):
+    """mpmath-lambdified homogeneous two-input moment as a function of (K_aa, K_bb, theta)."""
+    return sp.lambdify((G.Kaa, G.Kbb, G._theta), G._homogeneous_theta_form(name, a, b), "mpmath")
+
+
+def _layer_derivatives_mp(act, k):
+    """(F, J, H, C) at the two-input kernel k = (K_aa, K_ab, K_bb), 30 digits, over the pairs (aa, ab, bb).
+
+    F = (g(K_aa), <s_a s_b>, g(K_bb)); J, H the Jacobian and Hessian of F (closed-form derivatives, or
+    Price's theorem with Mehler series: dF/dK_ab = <s'_a s'_b>, dF/dK_aa = <s''_a s_b>/2, ...);
+    C the four-point covariance <s_a s_b s_c s_d> - F_p F_q.
+    """
+    ka, kab, kb = k
+    F = _layer_maps_mp(act, k, 0)
+    if act.family != "generic" and act.name in activation_names():
+        grad_f, hess_f, g1, g2 = _closed_derivatives_mp(act.name)
+        grad = [f(ka, kab, kb) for f in grad_f]
+        hess = [[f(ka, kab, kb) for f in row] for row in hess_f]
+        d1, d2 = [g1(ka), g1(kb)], [g2(ka), g2(kb)]
+    else:
+        _require_smooth(act)
+        m = lambda i, j: G.mp_pair_expect(act, ((i, 1),), ((j, 1),), ka, kab, kb)[0]  # noqa: E731
+        grad = [m(2, 0) / 2, m(1, 1), m(0, 2) / 2]
+        hess = [[m(4, 0) / 4, m(3, 1) / 2, m(2, 2) / 4],
+                [m(3, 1) / 2, m(2, 2), m(1, 3) / 2],
+                [m(2, 2) / 4, m(1, 3) / 2, m(0, 4) / 4]]
+        e = lambda spec, kk: G.mp_node_expect(act, spec, kk)[0]  # noqa: E731
+        d1 = [e(((1, 2),), kk) + e(((0, 1), (2, 1)), kk) for kk in (ka, kb)]
+        d2 = [(6 * e(((2, 2),), kk) + 8 * e(((1, 1), (3, 1)), kk) + 2 * e(((0, 1), (4, 1)), kk)) / 4
+              for kk in (ka, kb)]
+    J = mpmath.matrix([[d1[0], 0, 0], grad, [0, 0, d1[1]]])
+    H = [[[d2[0], 0, 0], [0, 0, 0], [0, 0, 0]], hess, [[0, 0, 0], [0, 0, 0], [0, 0, d2[1]]]]
+    if act.family == "homogeneous":
+        theta = mpmath.atan2(mpmath.sqrt(max(ka * kb - kab**2, 0)), kab)
+        M = lambda p, q: _homogeneous_pair_mp(act.name, (p, 0), (q, 0))(ka, kb, theta)  # noqa: E731
+        a4 = G._mp(act.A4)
+        m4 = [3 * a4 * ka**2, 3 * a4 * kb**2]
+    else:
+        M = lambda p, q: G.mp_pair_expect(act, ((0, p),), ((0, q),), ka, kab, kb)[0]  # noqa: E731
+        m4 = [G.mp_node_expect(act, ((0, 4),), kk)[0] for kk in (ka, kb)]
+    ga, fab, gb = F
+    m22 = M(2, 2)
+    Cm = mpmath.matrix([[m4[0] - ga**2, M(3, 1) - ga * fab, m22 - ga * gb],
+                        [0, m22 - fab**2, M(1, 3) - fab * gb],
+                        [0, 0, m4[1] - gb**2]])
+    Cm[1, 0], Cm[2, 0], Cm[2, 1] = Cm[0, 1], Cm[0, 2], Cm[1, 2]
+    return F, J, H, Cm
 
 
 # ============================================================== K*=0 class: large-depth asymptotics (derived symbolically)

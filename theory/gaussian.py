@@ -21,6 +21,7 @@ pitfall E[u_+^p v_+^0] != E[u_+^p] 1{v>0}).
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 
 import mpmath
@@ -751,6 +752,18 @@ _HERMITE_ROWS: dict = {}
 _HERMITE_TABLES: dict = {}
 
 
+def clear_caches() -> None:
+    """Forget every cached closed form, Hermite table and coefficient (for cold-start timings)."""
+    from dltv.theory.activations import activation_names
+    _HERMITE_ROWS.clear()
+    _HERMITE_TABLES.clear()
+    for name in activation_names():
+        get_activation(name)._cache.clear()
+    for fn in (_symbolic_maps, mp_maps, _homogeneous_theta_form, _quadrant_angle_integral, _node_weights,
+               _lambdified_1d, _lambdified_2d):
+        fn.cache_clear()
+
+
 def _prec_bits(dps: int) -> int:
     """Fixed-point bits for a ``dps``-digit result: dps + 20 guard digits."""
     return int((dps + 20) * 3.3220) + 16
@@ -762,7 +775,16 @@ def _node_radius(prec: int) -> float:
 
 
 def _to_fixed(x, prec: int) -> int:
-    return mpmath.libmp.to_fixed(mpmath.mpf(x)._mpf_, prec)
+    """round(x 2^prec) for an mpf at its own precision (no rounding to the context's)."""
+    return mpmath.libmp.to_fixed(_mpf_key(x), prec)
+
+
+def _mpf_key(x):
+    """The exact (sign, mantissa, exponent, bits) of an mpf, or of an int/str converted at 200 bits."""
+    if isinstance(x, mpmath.mpf):
+        return x._mpf_
+    with mpmath.workprec(200):
+        return mpmath.mpf(x)._mpf_
 
 
 def _hermite_rows(level: int, prec: int, nterms: int) -> np.ndarray:
@@ -805,122 +827,153 @@ def _spec_function(act: Activation, spec: tuple):
     return f
 
 
-def _spec_value(derivs: tuple, spec: tuple):
-    """prod over (order, power) of derivs[order]^power."""
-    out = derivs[spec[0][0]] ** spec[0][1]
-    for order, power in spec[1:]:
-        out *= derivs[order] ** power
-    return out
-
-
 _MAX_ORDER = 4
 
 
+@lru_cache(maxsize=None)
+def _node_weights(level: int, prec: int):
+    """Fixed-point weights at x_j = j h (j = 0..J): (h e^{-x_j^2/4}/sqrt(2 pi), h e^{-x_j^2/2}/sqrt(2 pi))."""
+    J = int(np.ceil(_node_radius(prec) * 2**level))
+    with mpmath.workprec(prec + 20):
+        h = mpmath.ldexp(1, -level)
+        norm = h / mpmath.sqrt(2 * mpmath.pi)
+        quarter = [mpmath.exp(-(j * h) ** 2 / 4) for j in range(J + 1)]
+        return (np.array([_to_fixed(norm * q, prec) for q in quarter], dtype=object),
+                np.array([_to_fixed(norm * q * q, prec) for q in quarter], dtype=object))
+
+
+def _block(plus, minus, prec: int):
+    """Block floating point with one exponent e for both lists: ((ints, e), (ints, e)), values ~ ints 2^-(prec+e)."""
+    big = max((abs(float(v)) for v in plus + minus), default=0.0)
+    e = 0 if big == 0 else -math.frexp(big)[1]
+    return tuple((np.array([_to_fixed(v, prec + e) for v in side], dtype=object), e) for side in (plus, minus))
+
+
 def _node_values(act: Activation, K, level: int, prec: int, order: int):
-    """(weights, plus, minus) at the trapezoid nodes x_j = j h, j = 0..J: w_j = h e^{-x_j^2/4}/sqrt(2 pi) and the
-    tuples (sigma^(d)(+-sqrt(K) x_j), d = 0..order); cached on the activation."""
+    """sigma^(d)(+-sqrt(K) x_j), d = 0..order, at the nodes x_j = j 2^-level (j = 0..J), as block fixed-point
+    arrays {d: ((plus ints, e), (minus ints, e))}; cached on the activation (a finer level reuses the
+    previous level's values at its even nodes)."""
     order = 0 if order == 0 else (1 if order == 1 else _MAX_ORDER)
-    key = ("nodes", mpmath.mpf(K)._mpf_, level, prec, order)
+    key = ("nodes", _mpf_key(K), level, prec, order)
     if key not in act._cache:
         J = int(np.ceil(_node_radius(prec) * 2**level))
         derivs = act.mpmath_derivatives(order)
-        coarse = act._cache.get(("nodes", mpmath.mpf(K)._mpf_, level - 1, prec, order))
+        coarse = act._cache.get(("nodes-mp", _mpf_key(K), level - 1, prec, order))
         with mpmath.workprec(prec + 20):
             h = mpmath.ldexp(1, -level)
             s = mpmath.sqrt(K)
-            norm = h / mpmath.sqrt(2 * mpmath.pi)
-            weights = [norm * mpmath.exp(-(j * h) ** 2 / 4) for j in range(J + 1)]
             if coarse is None:
                 plus = [derivs(s * j * h) for j in range(J + 1)]
                 minus = [derivs(-s * j * h) for j in range(J + 1)]
             else:  # the even nodes are the previous level's
-                plus = [coarse[1][j // 2] if j % 2 == 0 else derivs(s * j * h) for j in range(J + 1)]
-                minus = [coarse[2][j // 2] if j % 2 == 0 else derivs(-s * j * h) for j in range(J + 1)]
-        act._cache[key] = (weights, plus, minus)
+                plus = [coarse[0][j // 2] if j % 2 == 0 else derivs(s * j * h) for j in range(J + 1)]
+                minus = [coarse[1][j // 2] if j % 2 == 0 else derivs(-s * j * h) for j in range(J + 1)]
+        act._cache[("nodes-mp",) + key[1:]] = (plus, minus)
+        act._cache[key] = {d: _block([v[d] for v in plus], [v[d] for v in minus], prec) for d in range(order + 1)}
+    return act._cache[key]
+
+
+def _spec_arrays(act: Activation, spec: tuple, K, level: int, prec: int):
+    """(plus, minus, e): f = spec at +-sqrt(K) x_j as fixed-point ints with unit 2^-(prec+e)."""
+    key = ("spec", spec, _mpf_key(K), level, prec)
+    if key not in act._cache:
+        values = _node_values(act, K, level, prec, max(order for order, _ in spec))
+        out = []
+        for side in (0, 1):
+            arr, e = None, 0
+            for order, power in spec:
+                a, ea = values[order][side]
+                for _ in range(power):
+                    arr, e = (a, ea) if arr is None else ((arr * a) >> prec, e + ea)
+            out.append((arr, e))
+        (plus, e), (minus, _) = out
+        act._cache[key] = (plus, minus, e)
     return act._cache[key]
 
 
 def _hermite_coefficients(act: Activation, spec: tuple, K, level: int, nterms: int, dps: int):
-    """(a, err): normalised Hermite coefficients a_k = E[f(sqrt(K) x) He_k(x)]/sqrt(k!), k < nterms, f = spec.
+    """(a, |a|, err): normalised Hermite coefficients a_k = E[f(sqrt(K) x) He_k(x)]/sqrt(k!), k < nterms, f = spec
+    (mpf), their magnitudes and error estimates (float64).
 
-    Trapezoid rule with h = 2^-level; err_k = |T_h - T_2h| (the coarse rule uses the even nodes), an
+    Trapezoid rule with h = 2^-level; err_k = |T_h - T_2h| (T_2h: the previous level; inf at the first), an
     over-estimate of the error of T_h, which converges like e^{-2 pi tau/h} for f analytic in the
     strip |Im x| < tau (Trefethen & Weideman, SIAM Rev. 2014).  Cached per (spec, K, level, nterms, dps)
     on the activation.
     """
-    key = ("hermite", spec, mpmath.mpf(K)._mpf_, level, nterms, dps)
+    key = ("hermite", spec, _mpf_key(K), level, nterms, dps)
     if key in act._cache:
         return act._cache[key]
     prec = _prec_bits(dps)
     rows = _hermite_rows(level, prec, nterms)
     J = rows.shape[1] - 1
-    weights, plus, minus = _node_values(act, K, level, prec, max(order for order, _ in spec))
-    with mpmath.workprec(prec + 20):
-        fp = [w * _spec_value(d, spec) for w, d in zip(weights, plus)]
-        fm = [w * _spec_value(d, spec) for w, d in zip(weights, minus)]
-        even = np.array([_to_fixed(p + m if j else p, prec) for j, (p, m) in enumerate(zip(fp, fm))], dtype=object)
-        odd = np.array([_to_fixed(p - m if j else 0, prec) for j, (p, m) in enumerate(zip(fp, fm))], dtype=object)
+    quarter, _ = _node_weights(level, prec)
+    plus, minus, e = _spec_arrays(act, spec, K, level, prec)
+    fp, fm = (quarter * plus) >> prec, (quarter * minus) >> prec
+    even, odd = fp + fm, fp - fm
+    even[0], odd[0] = fp[0], 0
     fine = np.empty(nterms, dtype=object)
-    coarse = np.empty(nterms, dtype=object)
     fine[0::2] = rows[0::2].dot(even)
     fine[1::2] = rows[1::2].dot(odd)
-    coarse[0::2] = rows[0::2, 0::2].dot(even[0::2]) * 2
-    coarse[1::2] = rows[1::2, 0::2].dot(odd[0::2]) * 2
+    unit = -(2 * prec + e)
     with mpmath.workprec(prec + 20):
-        floor = (J + 1) << prec
-        a = [mpmath.mpf((int(v), -2 * prec)) for v in fine]
-        err = [mpmath.mpf((abs(int(v) - int(c)) + floor, -2 * prec)) for v, c in zip(fine, coarse)]
-    act._cache[key] = (a, err)
-    return a, err
+        a = [mpmath.mpf((int(v), unit)) for v in fine]
+    # magnitudes in float64 for the error bookkeeping: |a_k| and err_k = |T_h - T_2h| + fixed-point rounding
+    size = np.abs(fine.astype(float)) * 2.0 ** unit
+    if level == _MEHLER_LEVELS[0]:
+        err = np.full(nterms, np.inf)
+    else:
+        coarse, _, _ = _hermite_coefficients(act, spec, K, level - 1, nterms, dps)
+        with mpmath.workprec(prec + 20):
+            diff = np.array([float(abs(x - y)) for x, y in zip(a, coarse)])
+        err = diff + float(J + 1) * 2.0 ** (2 - prec + e)
+    act._cache[key] = (a, size, err)
+    return a, size, err
 
 
 def mp_node_expect(activation, spec: tuple, K, dps: int = MP_DPS):
     """(E[f(z)], error), z ~ N(0, K), f = ``spec`` (as in :func:`mehler_expect`) by the trapezoid rule on the
-    Mehler nodes (the k = 0 coefficient): the first spacing h = 2^-level whose |T_h - T_2h| is below
-    10^-(dps+3) max(|E|, 10^-dps) returns T_h with that difference as its error (else 1-d tanh-sinh)."""
+    Mehler nodes: the first spacing h = 2^-level whose |T_h - T_2h| is below 10^-(dps+3) max(|E|, 10^-dps)
+    returns T_h with that difference (plus the fixed-point rounding) as its error; else 1-d tanh-sinh."""
     act = get_activation(activation)
     prec = _prec_bits(dps)
     with mpmath.workdps(dps + 15):
         k = _mp(K)
         if k == 0:
             return _spec_function(act, spec)(mpmath.mpf(0)), mpmath.mpf(0)
-    order = max(o for o, _ in spec)
-    with mpmath.workprec(prec + 20):
-        prev = None
-        for level in _MEHLER_LEVELS:
-            weights, plus, minus = _node_values(act, k, level, prec, order)
-            h = mpmath.ldexp(1, -level)  # weights carry e^{-x^2/4}; the Gaussian needs e^{-x^2/2}
-            weights = [w * mpmath.exp(-(j * h) ** 2 / 4) for j, w in enumerate(weights)]
-            total = weights[0] * _spec_value(plus[0], spec) + mpmath.fsum(
-                w * (_spec_value(p, spec) + _spec_value(m, spec))
-                for w, p, m in zip(weights[1:], plus[1:], minus[1:]))
+    prev = None
+    for level in _MEHLER_LEVELS:
+        _, half = _node_weights(level, prec)
+        plus, minus, e = _spec_arrays(act, spec, k, level, prec)
+        total = int(half.dot(plus + minus)) - half[0] * minus[0]
+        with mpmath.workprec(prec + 20):
+            value = mpmath.mpf((total, -(2 * prec + e)))
             if prev is not None:
-                err = abs(total - prev)
-                if err <= mpmath.mpf(10) ** (-dps - 3) * max(abs(total), mpmath.mpf(10) ** -dps):
-                    return total, err
-            prev = total
+                err = abs(value - prev) + mpmath.mpf((len(plus) << 3, -(prec + e)))
+                if err <= mpmath.mpf(10) ** (-dps - 3) * max(abs(value), mpmath.mpf(10) ** -dps):
+                    return value, err
+            prev = value
     return mp_expect_1d(_spec_function(act, spec), k, dps)
 
 
-def _tail_estimate(terms, window: int = _MEHLER_WINDOW):
-    """(N, tail): the first N (a multiple of ``window``) after which the series' tail is below its estimate.
+def _series_cut(terms: np.ndarray, tol: float, window: int = _MEHLER_WINDOW):
+    """(N, tail): the first N (a multiple of ``window``) whose estimated tail sum_{k>=N} |t_k| is <= tol.
 
-    The tail after window i is extrapolated geometrically from the window maxima E_i (decay ratio
-    q = E_i / E_{i-1}): tail ~ window E_i q/(1-q).  For terms decaying like e^{-c sqrt(k)} (analytic
-    activations at |rho| = 1) the local ratio gives the tail to leading order.  Returns a list of
-    (N, tail) candidates in increasing N.
+    ``terms`` are |t_k| in float64 (magnitudes only).  The tail after window i is extrapolated
+    geometrically from the window maxima E_i with the decay ratio q = E_i/E_{i-1}: window E_i q/(1-q).
+    For terms decaying like e^{-c sqrt(k)} (analytic activations at |rho| = 1) the local ratio gives the
+    tail to leading order; faster (geometric) decay is over-estimated.  (len, inf) when no N qualifies.
     """
     n = len(terms) // window
-    maxima = [max(abs(t) for t in terms[i * window:(i + 1) * window]) for i in range(n)]
-    out = []
+    maxima = terms[:n * window].reshape(n, window).max(axis=1)
     for i in range(1, n):
         e, prev = maxima[i], maxima[i - 1]
         if e == 0:
-            out.append(((i + 1) * window, mpmath.mpf(0)))
-            continue
-        q = e / prev if prev else mpmath.mpf(1)
-        out.append(((i + 1) * window, window * e * q / (1 - q) if q < 1 else mpmath.inf))
-    return out
+            return (i + 1) * window, 0.0
+        q = e / prev if prev > 0 else 1.0
+        tail = window * e * q / (1 - q) if q < 1 else np.inf
+        if tail <= tol:
+            return (i + 1) * window, tail
+    return len(terms), np.inf
 
 
 class MehlerError(ValueError):
@@ -947,32 +1000,38 @@ def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dp
     with mpmath.workdps(dps + 15):
         ka, kab, kb = _mp(K_aa), _mp(K_ab), _mp(K_bb)
         rho_ = kab / mpmath.sqrt(ka * kb)
+    r = abs(float(rho_))
     last = None
     for nterms in _MEHLER_TERMS:
-        for level in _MEHLER_LEVELS:
-            a, ea = _hermite_coefficients(act, spec_a, ka, level, nterms, dps)
-            b, eb = _hermite_coefficients(act, spec_b, kb, level, nterms, dps) if (spec_b, kb) != (spec_a, ka) \
-                else (a, ea)
-            with mpmath.workdps(dps + 15):
-                powers = [mpmath.mpf(1)]
-                for _ in range(nterms - 1):
-                    powers.append(powers[-1] * rho_)
-                terms = [p * x * y for p, x, y in zip(powers, a, b)]
-                scale = mpmath.sqrt(mpmath.fsum(x * x for x in a) * mpmath.fsum(y * y for y in b))
-                tol = scale * mpmath.mpf(10) ** (-dps - 3)
-                quad = [abs(p) * (abs(x) * f + abs(y) * e + e * f) for p, x, y, e, f in zip(powers, a, b, eb, ea)]
-                qerr = mpmath.fsum(quad)
-                N, tail = next(((N, t) for N, t in _tail_estimate(terms) if t <= tol / 2), (nterms, mpmath.inf))
-                last = (nterms, level, tail, qerr, tol)
-                if qerr > tol / 2:
-                    continue  # the coefficients are not yet accurate enough: finer nodes
-                if tail <= tol / 2:
-                    return mpmath.fsum(terms[:N]), tail + mpmath.fsum(quad[:N])
-                break  # accurate coefficients, but more terms needed
+        powers = r ** np.arange(nterms)
+        for level in _MEHLER_LEVELS[1:]:  # the first level has no error estimate
+            a, fa, ga = _hermite_coefficients(act, spec_a, ka, level, nterms, dps)
+            b, fb, gb = _hermite_coefficients(act, spec_b, kb, level, nterms, dps) \
+                if (spec_b, kb) != (spec_a, ka) else (a, fa, ga)
+            scale = float(np.sqrt(np.sum(fa * fa) * np.sum(fb * fb)))
+            tol = scale * 10.0 ** (-dps - 3)
+            quad = powers * (fa * gb + fb * ga + ga * gb)
+            qerr = float(np.sum(quad))
+            N, tail = _series_cut(powers * fa * fb, tol / 2)
+            last = (nterms, level, tail, qerr, tol)
+            if not qerr <= tol / 2:  # (nan-safe) the coefficients are not yet accurate enough: finer nodes
+                continue
+            if tail <= tol / 2:
+                with mpmath.workdps(dps + 15):
+                    value = mpmath.fsum(p * x * y for p, x, y in zip(_powers(rho_, N), a[:N], b[:N]))
+                return value, mpmath.mpf(tail + float(np.sum(quad[:N])))
+            break  # accurate coefficients, but more terms needed
     raise MehlerError(f"K: the Mehler series for {act.name!r} at rho = {mpmath.nstr(rho_, 6)}, "
                       f"K_aa = {mpmath.nstr(ka, 6)}, K_bb = {mpmath.nstr(kb, 6)} did not reach {dps} digits "
-                      f"(terms {last[0]}, h = 2^-{last[1]}, tail {mpmath.nstr(last[2], 3)}, "
-                      f"quadrature {mpmath.nstr(last[3], 3)}, tolerance {mpmath.nstr(last[4], 3)})")
+                      f"(terms {last[0]}, h = 2^-{last[1]}, tail {last[2]:.1e}, "
+                      f"quadrature {last[3]:.1e}, tolerance {last[4]:.1e})")
+
+
+def _powers(x, n: int) -> list:
+    out = [mpmath.mpf(1)]
+    for _ in range(n - 1):
+        out.append(out[-1] * x)
+    return out
 
 
 def mp_pair_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS):
