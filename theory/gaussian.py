@@ -1007,15 +1007,21 @@ def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dp
     f, g are products of derivatives of sigma: ``spec`` = ((order, power), ...), e.g. ((0, 1),) is sigma,
     ((1, 1),) is sigma', ((0, 2),) is sigma^2.  E = sum_{k<N} rho^k a_k b_k with the coefficients of
     :func:`_hermite_coefficients` at K_aa and K_bb.  The error is the quadrature error of the
-    coefficients propagated through the sum plus the estimated tail (:func:`_tail_estimate`); it is
-    held below 10^-(dps+3) sqrt(<f^2><g^2>) (Parseval norms), growing the node density (h = 1/4 ...
+    coefficients propagated through the sum plus the estimated tail (:func:`_series_cut`); it is
+    held below 10^-(dps+3) sqrt(<f^2><g^2>) (Parseval norms), growing the node density (h = 1/8 ...
     1/64) and the number of terms (160, 320, 640) as needed, else :class:`MehlerError`.
 
-    Terms needed for 30 digits (measured): tanh at K = 1, rho = 0.5: ~80 terms on h = 1/16;
-    the number grows like log(10^-33)/log|rho| for small |rho| and like (33 ln 10 / (2 tau))^2 / 2 at
-    |rho| = 1 (tau = pi/(2 sqrt K) for tanh: the distance of sigma(sqrt(K) x)'s poles from the real
-    axis), i.e. ~330 terms at K = 1, ~1300 at K = 4: there the series is refused and
-    :func:`mp_pair_expect` integrates instead.
+    Terms N and node spacing h for 30 digits (measured, <sigma_a sigma_b>, K_aa = K_bb = K):
+
+        tanh K = 0.1, rho = 0.5: N = 48 (h = 1/8)      tanh K = 1, rho = 0.5: N = 80 (h = 1/32)
+        tanh K = 1, rho = 0.9: N = 272                 tanh K = 1, rho = 0.99: N = 568
+        tanh K = 1, rho = 0.999: N = 640 (the limit)   tanh K = 4, rho = 0.9: N = 424 (h = 1/64)
+        silu K = 1, rho = 0.5: N = 56 (h = 1/16)       erf K = 3, rho = 0.97: N <= 640
+
+    N grows like 33 ln 10 / ln(1/|rho|) for small |rho|; at |rho| -> 1 the decay of the coefficients
+    themselves (like e^{-tau sqrt(2k)} each, tau = pi/(2 sqrt K) for tanh: the distance of
+    sigma(sqrt(K) x)'s poles from the real axis) must carry the series: ~(33 ln 10/(2 tau))^2/2 terms.
+    Beyond 640 terms the series is refused and :func:`mp_pair_expect` integrates instead.
     """
     act = get_activation(activation)
     with mpmath.workdps(dps + 15):
