@@ -309,7 +309,7 @@ _K = Param("K", "reals", "first-layer kernel: K, or K_aa,K_ab,K_bb")
          symbolic=lambda: {
              "recursion": sp.Eq(sp.Symbol("K^(l+1)_ab"), C_b + C_W * sp.Symbol("<sigma_a sigma_b>_{K^(l)}")),
              "relu": sp.Eq(sp.Symbol("K'_ab"),
-                           C_b + C_W * G.kernel_map("relu")),
+                           C_b + C_W * G.homogeneous_moment("relu", (1, 0), (1, 0))),
              "erf": sp.Eq(sp.Symbol("K'_ab"), C_b + C_W * G.erf_kernel())})
 def _kernel_formula(activation, C_W, C_b, layer, K):
     return kernel_layer(activation, C_W, C_b, K, layer)
