@@ -951,7 +951,7 @@ def _hermite_coefficients(act: Activation, spec: tuple, K, level: int, nterms: i
     return a, size, err
 
 
-def mp_node_expect(activation, spec: tuple, K, dps: int = MP_DPS):
+def mp_node_expect(activation, spec: tuple, K, dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
     """(E[f(z)], error), z ~ N(0, K), f = ``spec`` (as in :func:`mehler_expect`) by the trapezoid rule on the
     Mehler nodes: the first spacing h = 2^-level whose |T_h - T_2h| is below 10^-(dps+3) max(|E|, 10^-dps)
     returns T_h with that difference (plus the fixed-point rounding) as its error; else 1-d tanh-sinh."""
@@ -1001,7 +1001,7 @@ class MehlerError(ValueError):
     """The Mehler series did not reach the requested digits within its term and node budget."""
 
 
-def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS):
+def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
     """(E[f(z_a) g(z_b)], error) at >= ``dps`` digits by the Mehler expansion (smooth activations).
 
     f, g are products of derivatives of sigma: ``spec`` = ((order, power), ...), e.g. ((0, 1),) is sigma,
@@ -1061,7 +1061,7 @@ def _powers(x, n: int) -> list:
     return out
 
 
-def mp_pair_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS):
+def mp_pair_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
     """(E[f(z_a) g(z_b)], error) at >= ``dps`` digits for a smooth activation; f, g as in :func:`mehler_expect`.
 
     Where each method is used: a zero variance (z = 0) or |rho| = 1 (z_b = +-sqrt(K_bb/K_aa) z_a)
