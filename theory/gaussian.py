@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import OrderedDict
 from functools import lru_cache
 
 import mpmath
@@ -771,6 +772,25 @@ _MEHLER_TERMS = (160, 320, 640)  # coefficients computed per function and varian
 _MEHLER_WINDOW = 8
 _HERMITE_ROWS: dict = {}
 _HERMITE_TABLES: dict = {}
+_VARIANCE_CACHE_SIZE = 1024  # node values, products and coefficients per (activation, K, ...): bounded
+
+
+class _BoundedCache(OrderedDict):
+    """A dict that forgets its oldest entries beyond ``_VARIANCE_CACHE_SIZE`` (deep recursions visit many K)."""
+
+    def __getitem__(self, key):
+        self.move_to_end(key)
+        return super().__getitem__(key)
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if len(self) > _VARIANCE_CACHE_SIZE:
+            self.popitem(last=False)
+
+
+def _variance_cache(act: Activation) -> _BoundedCache:
+    """The activation's bounded cache of variance-dependent Mehler data."""
+    return act._cache.setdefault("mehler", _BoundedCache())
 
 
 def clear_caches() -> None:
@@ -876,10 +896,10 @@ def _node_values(act: Activation, K, level: int, prec: int, order: int):
     previous level's values at its even nodes)."""
     order = 0 if order == 0 else (1 if order == 1 else _MAX_ORDER)
     key = ("nodes", _mpf_key(K), level, prec, order)
-    if key not in act._cache:
+    if key not in _variance_cache(act):
         J = int(np.ceil(_node_radius(prec) * 2**level))
         derivs = act.mpmath_derivatives(order)
-        coarse = act._cache.get(("nodes-mp", _mpf_key(K), level - 1, prec, order))
+        coarse = _variance_cache(act).get(("nodes-mp", _mpf_key(K), level - 1, prec, order))
         with mpmath.workprec(prec + 20):
             h = mpmath.ldexp(1, -level)
             s = mpmath.sqrt(K)
@@ -889,15 +909,15 @@ def _node_values(act: Activation, K, level: int, prec: int, order: int):
             else:  # the even nodes are the previous level's
                 plus = [coarse[0][j // 2] if j % 2 == 0 else derivs(s * j * h) for j in range(J + 1)]
                 minus = [coarse[1][j // 2] if j % 2 == 0 else derivs(-s * j * h) for j in range(J + 1)]
-        act._cache[("nodes-mp",) + key[1:]] = (plus, minus)
-        act._cache[key] = {d: _block([v[d] for v in plus], [v[d] for v in minus], prec) for d in range(order + 1)}
-    return act._cache[key]
+        _variance_cache(act)[("nodes-mp",) + key[1:]] = (plus, minus)
+        _variance_cache(act)[key] = {d: _block([v[d] for v in plus], [v[d] for v in minus], prec) for d in range(order + 1)}
+    return _variance_cache(act)[key]
 
 
 def _spec_arrays(act: Activation, spec: tuple, K, level: int, prec: int):
     """(plus, minus, e): f = spec at +-sqrt(K) x_j as fixed-point ints with unit 2^-(prec+e)."""
     key = ("spec", spec, _mpf_key(K), level, prec)
-    if key not in act._cache:
+    if key not in _variance_cache(act):
         values = _node_values(act, K, level, prec, max(order for order, _ in spec))
         out = []
         for side in (0, 1):
@@ -908,8 +928,8 @@ def _spec_arrays(act: Activation, spec: tuple, K, level: int, prec: int):
                     arr, e = (a, ea) if arr is None else ((arr * a) >> prec, e + ea)
             out.append((arr, e))
         (plus, e), (minus, _) = out
-        act._cache[key] = (plus, minus, e)
-    return act._cache[key]
+        _variance_cache(act)[key] = (plus, minus, e)
+    return _variance_cache(act)[key]
 
 
 def _hermite_coefficients(act: Activation, spec: tuple, K, level: int, nterms: int, dps: int):
@@ -922,8 +942,8 @@ def _hermite_coefficients(act: Activation, spec: tuple, K, level: int, nterms: i
     on the activation.
     """
     key = ("hermite", spec, _mpf_key(K), level, nterms, dps)
-    if key in act._cache:
-        return act._cache[key]
+    if key in _variance_cache(act):
+        return _variance_cache(act)[key]
     prec = _prec_bits(dps)
     rows = _hermite_rows(level, prec, nterms)
     J = rows.shape[1] - 1
@@ -947,7 +967,7 @@ def _hermite_coefficients(act: Activation, spec: tuple, K, level: int, nterms: i
         with mpmath.workprec(prec + 20):
             diff = np.array([float(abs(x - y)) for x, y in zip(a, coarse)])
         err = diff + float(J + 1) * 2.0 ** (2 - prec + e)
-    act._cache[key] = (a, size, err)
+    _variance_cache(act)[key] = (a, size, err)
     return a, size, err
 
 
