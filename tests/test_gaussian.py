@@ -246,7 +246,8 @@ def test_gauss_hermite_error_stated():
     # the 96^2 rule misses <tanh tanh> at K = (1, 1/2, 1) by 3.7e-13; its error estimate covers that
     K = [[1.0, 0.5], [0.5, 1.0]]
     for Kq in (K, [[1.2, 0.3], [0.3, 0.6]], [[2.5, 0.75], [0.75, 2.5]]):
-        ref, _ = G.mehler_expect("tanh", ((0, 1),), ((0, 1),), *(sp.nsimplify(x) for x in (Kq[0][0], Kq[0][1], Kq[1][1])))
+        trip = (sp.nsimplify(x) for x in (Kq[0][0], Kq[0][1], Kq[1][1]))
+        ref, _ = G.mehler_expect("tanh", ((0, 1),), ((0, 1),), *trip)
         v, err = G.expect_product("tanh", Kq, [(0, 0, 1), (1, 0, 1)], degree=96, error=True)
         assert abs(v - float(ref)) <= err
     v, err = G.expect_product("tanh", K, [(0, 0, 1), (1, 0, 1)], degree=96, error=True)

@@ -768,7 +768,7 @@ def mp_value(expr, dps: int = MP_DPS) -> mpmath.mpf:
 # h_k(x) = He_k(x) e^{-x^2/4}/sqrt(k!) are the Hermite functions (|h_k| <= 1.09, Cramer), computed by the
 # stable recurrence h_{k+1} = (x h_k - sqrt(k) h_{k-1})/sqrt(k+1) in fixed-point integer arithmetic.
 _MEHLER_LEVELS = (2, 3, 4, 5, 6)  # node spacing h = 2^-level
-_MEHLER_TERMS = (160, 320, 640)  # coefficients computed per function and variance, grown when the tail needs it
+_MEHLER_TERMS = (160, 320, 640, 1280)  # coefficients per function and variance, grown when the tail needs it
 _MEHLER_WINDOW = 8
 _HERMITE_ROWS: dict = {}
 _HERMITE_TABLES: dict = {}
@@ -910,7 +910,8 @@ def _node_values(act: Activation, K, level: int, prec: int, order: int):
                 plus = [coarse[0][j // 2] if j % 2 == 0 else derivs(s * j * h) for j in range(J + 1)]
                 minus = [coarse[1][j // 2] if j % 2 == 0 else derivs(-s * j * h) for j in range(J + 1)]
         _variance_cache(act)[("nodes-mp",) + key[1:]] = (plus, minus)
-        _variance_cache(act)[key] = {d: _block([v[d] for v in plus], [v[d] for v in minus], prec) for d in range(order + 1)}
+        _variance_cache(act)[key] = {d: _block([v[d] for v in plus], [v[d] for v in minus], prec)
+                                     for d in range(order + 1)}
     return _variance_cache(act)[key]
 
 
@@ -1021,7 +1022,8 @@ class MehlerError(ValueError):
     """The Mehler series did not reach the requested digits within its term and node budget."""
 
 
-def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
+def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb,
+                   dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
     """(E[f(z_a) g(z_b)], error) at >= ``dps`` digits by the Mehler expansion (smooth activations).
 
     f, g are products of derivatives of sigma: ``spec`` = ((order, power), ...), e.g. ((0, 1),) is sigma,
@@ -1029,19 +1031,20 @@ def mehler_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dp
     :func:`_hermite_coefficients` at K_aa and K_bb.  The error is the quadrature error of the
     coefficients propagated through the sum plus the estimated tail (:func:`_series_cut`); it is
     held below 10^-(dps+3) sqrt(<f^2><g^2>) (Parseval norms), growing the node density (h = 1/8 ...
-    1/64) and the number of terms (160, 320, 640) as needed, else :class:`MehlerError`.
+    1/64) and the number of terms (160, 320, 640, 1280) as needed, else :class:`MehlerError`.
 
     Terms N and node spacing h for 30 digits (measured, <sigma_a sigma_b>, K_aa = K_bb = K):
 
         tanh K = 0.1, rho = 0.5: N = 48 (h = 1/8)      tanh K = 1, rho = 0.5: N = 80 (h = 1/32)
         tanh K = 1, rho = 0.9: N = 272                 tanh K = 1, rho = 0.99: N = 568
-        tanh K = 1, rho = 0.999: N = 640 (the limit)   tanh K = 4, rho = 0.9: N = 424 (h = 1/64)
-        silu K = 1, rho = 0.5: N = 56 (h = 1/16)       erf K = 3, rho = 0.97: N <= 640
+        tanh K = 1, rho = 0.999: N = 640               tanh K = 4, rho = 0.9: N = 424 (h = 1/64)
+        silu K = 1, rho = 0.5: N = 56 (h = 1/16)       tanh K = 3, rho = 0.967: N <= 1280 (1.9 s;
+                                                       agrees with mp_expect_2d, 124 s, to 1e-34)
 
     N grows like 33 ln 10 / ln(1/|rho|) for small |rho|; at |rho| -> 1 the decay of the coefficients
     themselves (like e^{-tau sqrt(2k)} each, tau = pi/(2 sqrt K) for tanh: the distance of
     sigma(sqrt(K) x)'s poles from the real axis) must carry the series: ~(33 ln 10/(2 tau))^2/2 terms.
-    Beyond 640 terms the series is refused and :func:`mp_pair_expect` integrates instead.
+    Beyond 1280 terms the series is refused and :func:`mp_pair_expect` integrates instead.
     """
     act = get_activation(activation)
     with mpmath.workdps(dps + 15):
@@ -1081,12 +1084,13 @@ def _powers(x, n: int) -> list:
     return out
 
 
-def mp_pair_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb, dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
+def mp_pair_expect(activation, spec_a: tuple, spec_b: tuple, K_aa, K_ab, K_bb,
+                    dps: int = MP_DPS) -> tuple[mpmath.mpf, mpmath.mpf]:
     """(E[f(z_a) g(z_b)], error) at >= ``dps`` digits for a smooth activation; f, g as in :func:`mehler_expect`.
 
     Where each method is used: a zero variance (z = 0) or |rho| = 1 (z_b = +-sqrt(K_bb/K_aa) z_a)
     reduce to one dimension (:func:`mp_node_expect`, :func:`mp_expect_1d`); otherwise the Mehler
-    series (:func:`mehler_expect`, ~0.05-0.3 s); where it would need more than 640 terms (|rho| near 1
+    series (:func:`mehler_expect`, ~0.05-2 s); where it would need more than 1280 terms (|rho| near 1
     at large variance) the nested 2-D quadrature :func:`mp_expect_2d` (~10-60 s).
     """
     act = get_activation(activation)
