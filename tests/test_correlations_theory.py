@@ -198,3 +198,75 @@ def test_required_finite_width_formulas():
     assert abs(float(out["V_aa_aa"]) - 15) < 1e-9 and abs(float(out["K_ab"]) - RELU_RHO_FROM_HALF[3]) < 1e-6
     si = get_formula("correlations.single_input").evaluate(activation="relu", C_W=2, C_b=0, K=1, layer=4)
     assert float(si["V_over_K2"]) == pytest.approx(15) and float(si["D_over_D1"]) == pytest.approx(1)
+
+
+# ------------------------------------------------------------------ 30-digit two-input formulas
+def _plain(name):
+    """The activation as a user expression: no closed form, so the generic (Mehler series) route."""
+    from dltv.theory.activations import custom
+    return custom(C.get_activation(name).expr, name=f"{name} (plain)")
+
+
+def _close(a, b, digits=30):
+    return all(abs(sp.N(a[k] - b[k], 50)) <= 10 ** -digits * max(1, abs(sp.N(b[k], 50))) for k in b)
+
+
+K_HALF = (1, sp.Rational(1, 2), sp.Rational(6, 5))
+
+
+@pytest.mark.parametrize("name", ["erf", "gelu", "sin"])
+def test_kernel_and_ntk_closed_forms_vs_mehler_30_digits(name):
+    # closed forms (arcsin, neural-tangents GELU, exponentials) against the Mehler series of the same sigma
+    closed = C.kernel_layer(name, sp.Rational(3, 2), sp.Rational(1, 10), K_HALF, 4)
+    series = C.kernel_layer(_plain(name), sp.Rational(3, 2), sp.Rational(1, 10), K_HALF, 4)
+    assert _close(series, closed)
+    closed = C.ntk_layer(name, sp.Rational(3, 2), sp.Rational(1, 10), K_HALF, 4)
+    series = C.ntk_layer(_plain(name), sp.Rational(3, 2), sp.Rational(1, 10), K_HALF, 4)
+    assert _close(series, closed)
+
+
+def test_nlo_closed_derivatives_vs_price_mehler_30_digits():
+    # erf: derivatives of the arcsin form (sympy) against Price's theorem with Mehler series
+    closed = C.nlo_layer("erf", sp.Rational(3, 2), sp.Rational(1, 10), K_HALF, 16, 3)
+    series = C.nlo_layer(_plain("erf"), sp.Rational(3, 2), sp.Rational(1, 10), K_HALF, 16, 3)
+    assert _close(series, closed)
+    assert all(isinstance(v, sp.Float) and v._prec >= 99 for v in closed.values())  # >= 30 digits
+
+
+def test_nlo_relu_exact_and_tanh_vs_float64():
+    # ReLU, C_W = 2: V_aa,aa = 5 (l-1) K^2 exactly (notes 2(b)); layer 10 gives 45
+    out = get_formula("correlations.nlo").evaluate(activation="relu", C_W=2, C_b=0, n=32, layer=10, K="1,1/2,1")
+    assert abs(out["V_aa_aa"] - 45) < 1e-28
+    assert abs(float(out["K_ab"]) - RELU_RHO_FROM_HALF[9]) < 1e-6
+    mp = C.nlo_layer("tanh", 1, sp.Rational(1, 10), K_HALF, 32, 4)
+    r = C.vertex_recursion("tanh", 1, 0.1, [[1, 0.5], [0.5, 1.2]], [32] * 3)
+    V = r["V"][-1]
+    ref = {"K_ab": r["K"][-1][0, 1], "n_dK_ab": 32 * r["dK"][-1][0, 1], "V_aa_aa": V[0, 0], "V_aa_bb": V[0, 2],
+           "V_ab_ab": V[1, 1], "V_aa_ab": V[0, 1]}
+    assert all(float(mp[k]) == pytest.approx(v, rel=1e-12) for k, v in ref.items())
+
+
+def test_ntk_and_nlo_print_30_digits(capsys):
+    import json
+    from dltv.checks.cli import main
+    for args in (["correlations.ntk", "activation=tanh", "C_W=1", "C_b=0", "layer=3", "K=1,1/2,1"],
+                 ["correlations.nlo", "activation=relu", "C_W=2", "C_b=0", "n=8", "layer=3", "K=1,1/2,1"]):
+        assert main(["formula", "eval", *args, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert all(len(v.replace("-", "").replace(".", "")) >= 30 for v in out["exact"].values())
+
+
+def test_single_input_moments_vs_tanh_sinh():
+    # the 35-digit node sums of the single-input recursion against mpmath's tanh-sinh quadrature
+    import mpmath
+    act = C.get_activation("tanh")
+    f = [act.mpmath(j) for j in range(5)]
+    with mpmath.workdps(45):  # the caller's precision (single_input_recursion works at 40 digits)
+        k = mpmath.mpf("0.7")
+        got = C._single_moments(act, k, mp=True)
+        e = lambda fn: G.mp_expect_1d(fn, k, 35)[0]  # noqa: E731
+        ref = {"g": e(lambda z: f[0](z) ** 2), "s2d2": e(lambda z: f[0](z) ** 2 * f[1](z) ** 2),
+               "g2": e(lambda z: 6 * f[2](z) ** 2 + 8 * f[1](z) * f[3](z) + 2 * f[0](z) * f[4](z)) / 4,
+               "dd2": e(lambda z: f[2](z) ** 2 + f[1](z) * f[3](z))}
+        for key, v in ref.items():
+            assert abs(got[key] - v) < mpmath.mpf(10) ** -32 * max(1, abs(v)), key

@@ -128,3 +128,128 @@ def test_bad_kernels():
         G.as_kernel([[1, 0.1], [0.2, 1]])
     with pytest.raises(ValueError):
         G.as_kernel([[np.nan]])
+
+
+# ------------------------------------------------------------------ 30-digit Mehler series
+def _mp_trapezoid_2d(f, K, h=mpmath.mpf(1) / 8, R=13):
+    """E f(z_a, z_b) by the 2-D trapezoid rule in Cholesky coordinates (mpmath; independent of Hermite series).
+
+    Error e^{-2 pi tau/h} for f analytic in a strip of half-width tau (tanh at K <= 1: tau >= pi/2, h = 1/8:
+    < 1e-33); the Gaussian beyond |u| = 13 weighs < 1e-36.
+    """
+    l11 = mpmath.sqrt(K[0][0])
+    l21 = K[0][1] / l11
+    l22 = mpmath.sqrt(K[1][1] - l21**2)
+    n = int(R / h)
+    xs = [i * h for i in range(-n, n + 1)]
+    w = [mpmath.exp(-x * x / 2) for x in xs]
+    total = mpmath.mpf(0)
+    for x, wx in zip(xs, w):
+        for y, wy in zip(xs, w):
+            if x * x + y * y > R * R:
+                continue
+            total += wx * wy * f(l11 * x, l21 * x + l22 * y)
+    return total * h * h / (2 * mpmath.pi)
+
+
+MEHLER_KERNELS = [(1, sp.Rational(1, 2), 1), (sp.Rational(3, 2), sp.Rational(-7, 10), sp.Rational(4, 5)),
+                  (sp.Rational(1, 5), sp.Rational(1, 10), sp.Rational(1, 3))]
+
+
+@pytest.mark.parametrize("K", MEHLER_KERNELS)
+def test_mehler_vs_closed_forms_30_digits(K):
+    # erf (arcsin form), sin (exp form), GELU (neural-tangents form) and derivative kernels: independent of the series
+    closed = {("erf", 0): G.mp_value(G.erf_kernel(K), 40), ("erf", 1): G.mp_value(G.erf_derivative_kernel(K), 40),
+              ("sin", 0): G.mp_value(G.sin_moment(0, 0, K), 40), ("sin", 1): G.mp_value(G.sin_moment(1, 1, K), 40),
+              ("gelu", 0): G.nt_gelu(*K, dps=40), ("gelu", 1): G.mp_value(G.derivative_kernel_map("gelu", K), 40)}
+    for (name, order), ref in closed.items():
+        v, err = G.mehler_expect(name, ((order, 1),), ((order, 1),), *K)
+        scale = abs(ref) + mpmath.mpf(10) ** -3
+        assert abs(v - ref) <= err + mpmath.mpf(10) ** -40, (name, order)
+        assert err < mpmath.mpf(10) ** -31 * scale, (name, order)
+
+
+def test_mehler_near_rho_one_and_fourth_moments():
+    # rho = 0.97 at K = 3 (erf: 640 terms) against the arcsin form
+    K = (3, sp.Rational(29, 10), 3)
+    v, err = G.mehler_expect("erf", ((0, 1),), ((0, 1),), *K)
+    assert abs(v - G.mp_value(G.erf_kernel(K), 40)) <= err and err < mpmath.mpf(10) ** -32
+    # <sin_a^2 sin_b^2> and <sin_a^3 sin_b> against their exact exponential forms (sin^3 = (3 sin - sin 3t)/4)
+    ka, kab, kb = mpmath.mpf(1), mpmath.mpf("0.5"), mpmath.mpf("1.2")
+
+    def ss(al, be):  # E sin(al z_a) sin(be z_b)
+        return (mpmath.exp(-(al**2 * ka + be**2 * kb - 2 * al * be * kab) / 2)
+                - mpmath.exp(-(al**2 * ka + be**2 * kb + 2 * al * be * kab) / 2)) / 2
+
+    def cc(al, be):  # E cos(al z_a) cos(be z_b)
+        return (mpmath.exp(-(al**2 * ka + be**2 * kb - 2 * al * be * kab) / 2)
+                + mpmath.exp(-(al**2 * ka + be**2 * kb + 2 * al * be * kab) / 2)) / 2
+    with mpmath.workdps(45):
+        exact = {(2, 2): (1 - mpmath.exp(-2 * ka) - mpmath.exp(-2 * kb) + cc(2, 2)) / 4,
+                 (3, 1): (3 * ss(1, 1) - ss(3, 1)) / 4}
+    for (p, q), ref in exact.items():
+        v, err = G.mehler_expect("sin", ((0, p),), ((0, q),), ka, kab, kb)
+        assert abs(v - ref) <= err + mpmath.mpf(10) ** -40 and err < mpmath.mpf(10) ** -31
+
+
+@pytest.mark.parametrize("name", ["tanh", "silu"])
+def test_mehler_vs_2d_trapezoid(name):
+    # no closed form: an independent 2-D rule at 40 digits, K with unequal variances and rho = 0.52
+    K = [[mpmath.mpf(1), mpmath.mpf("0.4")], [mpmath.mpf("0.4"), mpmath.mpf("0.6")]]
+    f = get_activation(name).mpmath(0)
+    with mpmath.workdps(40):
+        ref = _mp_trapezoid_2d(lambda u, v: f(u) * f(v), K)
+    v, err = G.mp_pair_expect(name, ((0, 1),), ((0, 1),), K[0][0], K[0][1], K[1][1])
+    assert abs(v - ref) < mpmath.mpf(10) ** -31 and err < mpmath.mpf(10) ** -31
+
+
+def test_hermite_coefficients_derivative_identity():
+    # E[s'(sqrt K x) He_k(x)] = E[s(sqrt K x) He_{k+1}(x)]/sqrt(K): normalised a_k(s') = sqrt((k+1)/K) a_{k+1}(s),
+    # from different node values (s' vs s), so it checks the rule and the Hermite table
+    act = get_activation("tanh")
+    K = mpmath.mpf("0.8")
+    a, _, err_a = G._hermite_coefficients(act, ((0, 1),), K, 5, 160, 30)
+    d, _, err_d = G._hermite_coefficients(act, ((1, 1),), K, 5, 160, 30)
+    with mpmath.workdps(45):
+        for k in range(0, 120):
+            assert abs(d[k] - mpmath.sqrt((k + 1) / K) * a[k + 1]) < mpmath.mpf(10) ** -34 * 20
+
+
+def test_mehler_refuses_rather_than_losing_digits():
+    # tanh at K = 8, rho = 0.999: the series needs thousands of terms; refused (mp_pair_expect integrates instead)
+    with pytest.raises(G.MehlerError, match="did not reach 30 digits"):
+        G.mehler_expect("tanh", ((0, 1),), ((0, 1),), 8, sp.Rational(7992, 1000), 8)
+
+
+def test_mp_node_expect_vs_tanh_sinh():
+    for name, spec, K in (("tanh", ((0, 2),), 1), ("silu", ((0, 1), (2, 1)), sp.Rational(7, 3)),
+                          ("gelu", ((1, 4),), sp.Rational(1, 4))):
+        act = get_activation(name)
+        fn = lambda z: mpmath.fprod(act.mpmath(o)(z) ** p for o, p in spec)  # noqa: E731
+        ref, ref_err = G.mp_expect_1d(fn, K, 35)
+        v, err = G.mp_node_expect(name, spec, K)
+        assert abs(v - ref) <= err + ref_err + mpmath.mpf(10) ** -36 and err < mpmath.mpf(10) ** -32
+
+
+def test_angle_integral_explicit_sum_vs_symbolic_integration():
+    # the Fourier-sum I_pq(theta) against sympy's own integration (the former derivation)
+    th, phi = G._theta, G._phi
+    for p, q in ((1, 1), (2, 2), (3, 1), (0, 2), (4, 0), (1, 0), (2, 1)):
+        integrand = sp.expand(sp.cos(phi) ** p * sp.expand_trig(sp.cos(phi - th)) ** q)
+        ref = sp.integrate(integrand, (phi, th - sp.pi / 2, sp.pi / 2))
+        got = G._quadrant_angle_integral(p, q)
+        for value in (sp.Rational(1, 3), sp.Rational(5, 2), 1):
+            assert abs(sp.N((got - ref).subs(th, value), 40)) < 1e-35
+
+
+def test_gauss_hermite_error_stated():
+    # the 96^2 rule misses <tanh tanh> at K = (1, 1/2, 1) by 3.7e-13; its error estimate covers that
+    K = [[1.0, 0.5], [0.5, 1.0]]
+    for Kq in (K, [[1.2, 0.3], [0.3, 0.6]], [[2.5, 0.75], [0.75, 2.5]]):
+        trip = (sp.nsimplify(x) for x in (Kq[0][0], Kq[0][1], Kq[1][1]))
+        ref, _ = G.mehler_expect("tanh", ((0, 1),), ((0, 1),), *trip)
+        v, err = G.expect_product("tanh", Kq, [(0, 0, 1), (1, 0, 1)], degree=96, error=True)
+        assert abs(v - float(ref)) <= err
+    v, err = G.expect_product("tanh", K, [(0, 0, 1), (1, 0, 1)], degree=96, error=True)
+    ref, _ = G.mehler_expect("tanh", ((0, 1),), ((0, 1),), 1, sp.Rational(1, 2), 1)
+    assert 1e-13 < abs(v - float(ref)) < 1e-12 < err

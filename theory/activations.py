@@ -5,8 +5,8 @@ Every Gaussian expectation in :mod:`dltv.theory.gaussian` and every recursion in
 
 * ``homogeneous = (a_plus, a_minus)``: sigma(t) = a_plus*t for t>0, a_minus*t for t<0
   (ReLU, leaky ReLU, abs, linear) -> arc-cosine closed forms;
-* ``family``: ``"homogeneous"``, ``"erf"``, ``"sin"`` (closed forms exist) or ``"generic"``
-  (Gauss-Hermite / mpmath quadrature);
+* ``family``: ``"homogeneous"``, ``"erf"``, ``"sin"``, ``"gelu"`` (closed two-input forms exist) or
+  ``"generic"`` (quadrature; the Mehler series at 30 digits);
 * ``odd``, ``smooth`` (C-infinity on R; needed for Price-theorem derivatives by quadrature).
 """
 from __future__ import annotations
@@ -111,6 +111,23 @@ class Activation:
             self._cache[key] = fn
         return self._cache[key]
 
+    def mpmath_derivatives(self, max_order: int = 4):
+        """mpmath evaluator t -> (sigma(t), sigma'(t), ..., sigma^(max_order)(t)) in one call.
+
+        Smooth activations share subexpressions between orders (sympy ``cse``): tanh's derivatives
+        are polynomials in one tanh(t), silu's in one exp(-t).
+        """
+        key = ("mp_all", max_order)
+        if key not in self._cache:
+            if self.homogeneous is not None:
+                fns = [self.mpmath(d) for d in range(max_order + 1)]
+                fn = lambda x: tuple(f(x) for f in fns)  # noqa: E731
+            else:
+                exprs = [self.derivative(d) for d in range(max_order + 1)]
+                fn = sp.lambdify(t, exprs, modules="mpmath", cse=True)
+            self._cache[key] = fn
+        return self._cache[key]
+
     def __repr__(self):
         return f"Activation({self.name!r}, {self.expr})"
 
@@ -129,7 +146,7 @@ _REGISTRY = {
     "linear": _homogeneous("linear", 1, 1, "t"),
     "erf": Activation("erf", sp.erf(t), "erf", odd=True, doc="erf(t)"),
     "tanh": Activation("tanh", sp.tanh(t), odd=True, doc="tanh(t)"),
-    "gelu": Activation("gelu", t * (1 + sp.erf(t / sp.sqrt(2))) / 2, doc="t*Phi(t) (exact GELU)"),
+    "gelu": Activation("gelu", t * (1 + sp.erf(t / sp.sqrt(2))) / 2, "gelu", doc="t*Phi(t) (exact GELU)"),
     "silu": Activation("silu", t / (1 + sp.exp(-t)), doc="t*sigmoid(t)"),
     "sin": Activation("sin", sp.sin(t), "sin", odd=True, doc="sin(t)"),
 }

@@ -191,13 +191,40 @@ def _nontrivial_criticality(act) -> dict:
 
 
 # ============================================================== exact / 30-digit layer kernels
-def _mp_pair_kernel(act, ka, kab, kb):
-    """30-digit (<s_a^2>, <s_a s_b>, <s_b^2>) by quadrature for activations without closed form."""
-    f0 = act.mpmath(0)
-    gaa, _ = G.mp_expect_1d(lambda z: f0(z) ** 2, ka)
-    gbb, _ = G.mp_expect_1d(lambda z: f0(z) ** 2, kb)
-    gab, _ = G.mp_expect_2d(lambda u, v: f0(u) * f0(v), [[ka, kab], [kab, kb]])
-    return gaa, gab, gbb
+def _layer_maps_mp(act, vals, order: int) -> list:
+    """30-digit <sigma^(order) sigma^(order)> at one layer: [g(K)] or [g(K_aa), F(K), g(K_bb)] (order 0 or 1).
+
+    Closed forms where they exist: the homogeneous class through neural-tangents' arc-cosine form
+    (:func:`gaussian.nt_abrelu`, robust at rho = +-1), erf, sin and GELU through their mpmath-lambdified
+    closed forms; other smooth activations by the Mehler series (:func:`gaussian.mp_pair_expect`) and
+    the 1-d trapezoid rule (:func:`gaussian.mp_node_expect`), each held to 10^-33 of its scale.
+    """
+    vals = [G._mp(v) for v in vals]
+    if act.family == "homogeneous":
+        ap, am = (G._mp(a) for a in act.homogeneous)
+        a2 = (ap**2 + am**2) / 2
+        diag = [a2 * v if order == 0 else a2 for v in vals[::2]]
+        if len(vals) == 1:
+            return diag
+        ka, kab, kb = vals
+        if ka == 0 or kb == 0:
+            if order:
+                raise ValueError("K has a zero diagonal entry where sigma'(0) is undefined")
+            return [diag[0], mpmath.mpf(0), diag[1]]
+        nngp, dot = G.nt_abrelu(am, ap, ka, kab, kb, MP_DPS + 5)
+        return [diag[0], nngp if order == 0 else dot, diag[1]]
+    maps = G.mp_maps(act.name) if act.name in activation_names() else None
+    if maps is not None:
+        F, g = (maps[0], maps[2]) if order == 0 else (maps[1], maps[3])
+        if len(vals) == 1:
+            return [g(vals[0])]
+        return [g(vals[0]), F(*vals), g(vals[2])]
+    _require_smooth(act)
+    spec = ((order, 1),)
+    diag = [G.mp_node_expect(act, ((order, 2),), v)[0] for v in vals[::2]]
+    if len(vals) == 1:
+        return diag
+    return [diag[0], G.mp_pair_expect(act, spec, spec, *vals)[0], diag[1]]
 
 
 def _too_big(*xs) -> bool:
@@ -209,8 +236,11 @@ def kernel_layer(activation, C_W_, C_b_, K1, layer: int):
 
     ``K1`` is one number (single input) or (K_aa, K_ab, K_bb).  Closed-form activations
     (homogeneous, erf, sin) are iterated exactly in sympy until the nested expression
-    exceeds a size limit, then with their closed forms in mpmath at 30+ digits; others use
-    30-digit quadrature (two inputs: nested 2-D quadrature, ~10-60 s per layer).
+    exceeds a size limit, then with their closed forms in mpmath at 30+ digits; other smooth
+    activations use the Mehler series and a 1-d trapezoid rule (:func:`_layer_maps_mp`; each
+    expectation within 10^-33 of its scale, ~0.1-0.5 s per layer; tanh and SiLU from K = 1).
+    A layer maps errors through the Jacobian of the recursion (|chi| <= ~1 near criticality), so the
+    30 returned digits hold for tens of layers.
     """
     act = get_activation(activation)
     cw, cb = _weights(C_W_, C_b_)
@@ -242,11 +272,8 @@ def kernel_layer(activation, C_W_, C_b_, K1, layer: int):
                 else:
                     ka, kab, kb = vals
                     vals = [cbm + cwm * g(ka), cbm + cwm * F(ka, kab, kb), cbm + cwm * g(kb)]
-            elif single:
-                f0 = act.mpmath(0)
-                vals = [cbm + cwm * G.mp_expect_1d(lambda z: f0(z) ** 2, vals[0], MP_DPS + 5)[0]]
             else:
-                vals = [cbm + cwm * v for v in _mp_pair_kernel(act, *vals)]
+                vals = [cbm + cwm * v for v in _layer_maps_mp(act, vals, 0)]
     out = [v if isinstance(v, sp.Basic) else sp.Float(v, MP_DPS) for v in vals]
     return out[0] if single else {"K_aa": out[0], "K_ab": out[1], "K_bb": out[2]}
 
@@ -282,7 +309,7 @@ _K = Param("K", "reals", "first-layer kernel: K, or K_aa,K_ab,K_bb")
          symbolic=lambda: {
              "recursion": sp.Eq(sp.Symbol("K^(l+1)_ab"), C_b + C_W * sp.Symbol("<sigma_a sigma_b>_{K^(l)}")),
              "relu": sp.Eq(sp.Symbol("K'_ab"),
-                           C_b + C_W * G.kernel_map("relu")),
+                           C_b + C_W * G.homogeneous_moment("relu", (1, 0), (1, 0))),
              "erf": sp.Eq(sp.Symbol("K'_ab"), C_b + C_W * G.erf_kernel())})
 def _kernel_formula(activation, C_W, C_b, layer, K):
     return kernel_layer(activation, C_W, C_b, K, layer)
@@ -317,13 +344,30 @@ def _criticality_formula(activation):
          symbolic=lambda: sp.Eq(sp.Symbol("Theta^(l+1)"),
                                 sp.Symbol("K^(l+1)") + C_W * sp.Symbol("<sigma' sigma'>_{K^(l)}") * sp.Symbol("Theta^(l)")))
 def _ntk_formula(activation, C_W, C_b, layer, K):
-    single, trip = _parse_K(K)
-    Kmat = [[float(trip[0])]] if single else [[float(trip[0]), float(trip[1])], [float(trip[1]), float(trip[2])]]
-    out = ntk_recursion(activation, C_W, C_b, Kmat, layer)["Theta"][-1]
-    if single:
-        return sp.Float(out[0, 0], 15)
-    return {"Theta_aa": sp.Float(out[0, 0], 15), "Theta_ab": sp.Float(out[0, 1], 15),
-            "Theta_bb": sp.Float(out[1, 1], 15)}
+    out = ntk_layer(activation, C_W, C_b, K, layer)
+    return out["Theta_aa"] if len(out) == 1 else out
+
+
+def ntk_layer(activation, C_W_, C_b_, K1, layer: int) -> dict:
+    """30-digit NTK at ``layer``: {"Theta_aa"} (one input) or {"Theta_aa", "Theta_ab", "Theta_bb"} as sympy Floats.
+
+    The recursion of :func:`ntk_recursion` in mpmath: Theta^(l+1) = K^(l+1) + C_W <sigma'_a sigma'_b>_{K^(l)}
+    Theta^(l), with both maps from :func:`_layer_maps_mp` (closed forms, else the Mehler series).
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    layer = check_int("layer", layer, 1)
+    single, vals = _parse_K(K1)
+    with mpmath.workdps(MP_DPS + 10):
+        cwm, cbm = G._mp(cw), G._mp(cb)
+        k = [G._mp(v) for v in vals]
+        theta = list(k)
+        for _ in range(layer - 1):
+            dots = _layer_maps_mp(act, k, 1)
+            k = [cbm + cwm * v for v in _layer_maps_mp(act, k, 0)]
+            theta = [kn + cwm * d * th for kn, d, th in zip(k, dots, theta)]
+        names = ("Theta_aa",) if single else ("Theta_aa", "Theta_ab", "Theta_bb")
+        return {name: sp.Float(v, MP_DPS) for name, v in zip(names, theta)}
 
 
 # ============================================================== finite width: exact laws (homogeneous class)
@@ -629,11 +673,14 @@ def _single_moments(act, k, mp: bool = False) -> dict:
         return {"g": conv(ex(2, 0)), "s4": conv(ex(4, 0)), "d2": conv(ex(0, 2)), "s2d2": conv(ex(2, 2)),
                 "d4": conv(ex(0, 4)), "g1": conv(act.A2), "g2": 0.0, "dd2": 0.0}
     _require_smooth(act)
-    f = [(act.mpmath if mp else act.numpy)(j) for j in range(5)]
-    if mp:
-        e = lambda fn: G.mp_expect_1d(fn, k, MP_DPS + 5)[0]  # noqa: E731
-    else:
-        e = lambda fn: G.normal_expect(fn, [[float(k)]])  # noqa: E731
+    if mp:  # 35-digit trapezoid sums on the Mehler nodes, term by term
+        m = lambda *spec: G.mp_node_expect(act, spec, k, MP_DPS + 5)[0]  # noqa: E731
+        return {"g": m((0, 2)), "s4": m((0, 4)), "d2": m((1, 2)), "s2d2": m((0, 2), (1, 2)), "d4": m((1, 4)),
+                "g1": m((1, 2)) + m((0, 1), (2, 1)),
+                "g2": (6 * m((2, 2)) + 8 * m((1, 1), (3, 1)) + 2 * m((0, 1), (4, 1))) / 4,
+                "dd2": m((2, 2)) + m((1, 1), (3, 1))}
+    f = [act.numpy(j) for j in range(5)]
+    e = lambda fn: G.normal_expect(fn, [[float(k)]])  # noqa: E731
     return {"g": e(lambda z: f[0](z) ** 2), "s4": e(lambda z: f[0](z) ** 4), "d2": e(lambda z: f[1](z) ** 2),
             "s2d2": e(lambda z: f[0](z) ** 2 * f[1](z) ** 2), "d4": e(lambda z: f[1](z) ** 4),
             "g1": e(lambda z: f[1](z) ** 2 + f[0](z) * f[2](z)),
@@ -726,14 +773,97 @@ def _nlo_formula(activation, C_W, C_b, n, layer, K):
     single, trip = _parse_K(K)
     if single:
         raise ValueError("K must be three numbers K_aa,K_ab,K_bb for correlations.nlo")
-    ka, kab, kb = (float(x) for x in trip)
-    r = vertex_recursion(activation, C_W, C_b, [[ka, kab], [kab, kb]], [n] * (layer - 1))
-    P = r["pairs"]  # (0,0)=aa, (0,1)=ab, (1,1)=bb
-    V = r["V"][-1]
-    ia, iab, ib = P.index((0, 0)), P.index((0, 1)), P.index((1, 1))
-    f = lambda x: sp.Float(float(x), 15)  # noqa: E731
-    return {"K_ab": f(r["K"][-1][0, 1]), "n_dK_ab": f(n * r["dK"][-1][0, 1]), "V_aa_aa": f(V[ia, ia]),
-            "V_aa_bb": f(V[ia, ib]), "V_ab_ab": f(V[iab, iab]), "V_aa_ab": f(V[ia, iab])}
+    return nlo_layer(activation, C_W, C_b, trip, n, layer)
+
+
+def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int) -> dict:
+    """30-digit two-input 1/n hierarchy of :func:`vertex_recursion` at ``layer`` (equal widths ``n``).
+
+    Same recursion over the pairs (aa, ab, bb), in mpmath: V' = C_W^2 C(K) + (C_W^2) J V J^T (per 1/n),
+    dK' = C_W (J dK + (1/2) H : Sigma).  The Gaussian averages (:func:`_layer_derivatives_mp`) are
+    closed forms where they exist and 30-digit Mehler series otherwise; no symbolic simplification at
+    evaluation time.  Returns {"K_ab", "n_dK_ab", "V_aa_aa", "V_aa_bb", "V_ab_ab", "V_aa_ab"} as sympy Floats.
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    n = check_int("n", n, 1)
+    layer = check_int("layer", layer, 1)
+    with mpmath.workdps(MP_DPS + 10):
+        cwm, cbm, nm = G._mp(cw), G._mp(cb), mpmath.mpf(n)
+        k = [G._mp(v) for v in K1]
+        sig, dk = mpmath.zeros(3, 3), mpmath.zeros(3, 1)
+        for _ in range(layer - 1):
+            F, J, H, Cm = _layer_derivatives_mp(act, k)
+            contraction = mpmath.matrix([sum(H[p][q][r] * sig[q, r] for q in range(3) for r in range(3))
+                                         for p in range(3)])
+            dk = cwm * (J * dk + contraction / 2)
+            sig = cwm**2 * Cm / nm + cwm**2 * J * sig * J.T
+            k = [cbm + cwm * f for f in F]
+        V = nm * sig
+        vals = {"K_ab": k[1], "n_dK_ab": nm * dk[1], "V_aa_aa": V[0, 0], "V_aa_bb": V[0, 2],
+                "V_ab_ab": V[1, 1], "V_aa_ab": V[0, 1]}
+        return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
+
+
+@lru_cache(maxsize=None)
+def _closed_derivatives_mp(name):
+    """mpmath-lambdified gradient and Hessian of F = <s_a s_b> in (K_aa, K_ab, K_bb) and g', g'' (exact derivatives)."""
+    F, _, g, _ = G._symbolic_maps(name)
+    v = (G.Kaa, G.Kab, G.Kbb)
+    lam = lambda e: sp.lambdify(v, e, "mpmath")  # noqa: E731
+    one = lambda e: sp.lambdify(G.Ksym, e, "mpmath")  # noqa: E731
+    return ([lam(sp.diff(F, x)) for x in v], [[lam(sp.diff(F, x, y)) for y in v] for x in v],
+            one(sp.diff(g, G.Ksym)), one(sp.diff(g, G.Ksym, 2)))
+
+
+@lru_cache(maxsize=None)
+def _homogeneous_pair_mp(name, a, b):
+    """mpmath-lambdified homogeneous two-input moment as a function of (K_aa, K_bb, theta)."""
+    return sp.lambdify((G.Kaa, G.Kbb, G._theta), G._homogeneous_theta_form(name, a, b), "mpmath")
+
+
+def _layer_derivatives_mp(act, k):
+    """(F, J, H, C) at the two-input kernel k = (K_aa, K_ab, K_bb), 30 digits, over the pairs (aa, ab, bb).
+
+    F = (g(K_aa), <s_a s_b>, g(K_bb)); J, H the Jacobian and Hessian of F (closed-form derivatives, or
+    Price's theorem with Mehler series: dF/dK_ab = <s'_a s'_b>, dF/dK_aa = <s''_a s_b>/2, ...);
+    C the four-point covariance <s_a s_b s_c s_d> - F_p F_q.
+    """
+    ka, kab, kb = k
+    F = _layer_maps_mp(act, k, 0)
+    if act.family != "generic" and act.name in activation_names():
+        grad_f, hess_f, g1, g2 = _closed_derivatives_mp(act.name)
+        grad = [f(ka, kab, kb) for f in grad_f]
+        hess = [[f(ka, kab, kb) for f in row] for row in hess_f]
+        d1, d2 = [g1(ka), g1(kb)], [g2(ka), g2(kb)]
+    else:
+        _require_smooth(act)
+        m = lambda i, j: G.mp_pair_expect(act, ((i, 1),), ((j, 1),), ka, kab, kb)[0]  # noqa: E731
+        grad = [m(2, 0) / 2, m(1, 1), m(0, 2) / 2]
+        hess = [[m(4, 0) / 4, m(3, 1) / 2, m(2, 2) / 4],
+                [m(3, 1) / 2, m(2, 2), m(1, 3) / 2],
+                [m(2, 2) / 4, m(1, 3) / 2, m(0, 4) / 4]]
+        e = lambda spec, kk: G.mp_node_expect(act, spec, kk)[0]  # noqa: E731
+        d1 = [e(((1, 2),), kk) + e(((0, 1), (2, 1)), kk) for kk in (ka, kb)]
+        d2 = [(6 * e(((2, 2),), kk) + 8 * e(((1, 1), (3, 1)), kk) + 2 * e(((0, 1), (4, 1)), kk)) / 4
+              for kk in (ka, kb)]
+    J = mpmath.matrix([[d1[0], 0, 0], grad, [0, 0, d1[1]]])
+    H = [[[d2[0], 0, 0], [0, 0, 0], [0, 0, 0]], hess, [[0, 0, 0], [0, 0, 0], [0, 0, d2[1]]]]
+    if act.family == "homogeneous":
+        theta = mpmath.atan2(mpmath.sqrt(max(ka * kb - kab**2, 0)), kab)
+        M = lambda p, q: _homogeneous_pair_mp(act.name, (p, 0), (q, 0))(ka, kb, theta)  # noqa: E731
+        a4 = G._mp(act.A4)
+        m4 = [3 * a4 * ka**2, 3 * a4 * kb**2]
+    else:
+        M = lambda p, q: G.mp_pair_expect(act, ((0, p),), ((0, q),), ka, kab, kb)[0]  # noqa: E731
+        m4 = [G.mp_node_expect(act, ((0, 4),), kk)[0] for kk in (ka, kb)]
+    ga, fab, gb = F
+    m22 = M(2, 2)
+    Cm = mpmath.matrix([[m4[0] - ga**2, M(3, 1) - ga * fab, m22 - ga * gb],
+                        [0, m22 - fab**2, M(1, 3) - fab * gb],
+                        [0, 0, m4[1] - gb**2]])
+    Cm[1, 0], Cm[2, 0], Cm[2, 1] = Cm[0, 1], Cm[0, 2], Cm[1, 2]
+    return F, J, H, Cm
 
 
 # ============================================================== K*=0 class: large-depth asymptotics (derived symbolically)
