@@ -12,7 +12,14 @@ So z^(l+1) = E S^T with E an (n_{l+1}, m) standard normal matrix and S S^T = G^(
 O(n m^2) per layer instead of O(n^2 m), same law.  PSD-singular G (identical inputs, u parallel
 to x, dead ReLU layers) is handled by :func:`psd_cholesky`: a column-by-column Cholesky that sets
 a column to 0 when its residual (Schur-complement) variance is <= 1e-12 x the largest diagonal
-entry, i.e. that variable is an exact linear combination of the previous ones; no jitter is added.
+entry, i.e. that variable is an exact linear combination of the previous ones; no jitter is added
+(for m = 2 the same rules in closed form, :func:`cholesky_2x2`, fused with the transform).
+
+The sampler is bound by its random numbers: on the CPU they come from numpy's PCG64 ziggurat
+(about 2x torch.randn's rate on one core), written in place into one preallocated buffer that torch
+works on without copies (:class:`NormalBuffer`); on a GPU from torch.  For one input and a
+positively homogeneous sigma, :func:`chi2_forward` is an exact shortcut that needs two or three
+random numbers per layer instead of n (``sample_collapsed`` takes it by default where it applies).
 """
 from __future__ import annotations
 
