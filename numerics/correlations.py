@@ -262,9 +262,11 @@ def chi2_forward(g1: float, rng: np.random.Generator, widths: Sequence[int], act
 
     the two chi-squares independent given B (chi^2_0 = 0): the signs of i.i.d. symmetric normals
     are i.i.d. fair coins independent of their magnitudes, B counts the positive ones, and the sum
-    of g_i^2 over a set of m of them is chi^2_m.  Two or three random numbers per layer instead of n.
+    of g_i^2 over a set of m of them is chi^2_m.  Three random numbers per layer instead of n.
     chi^2_m is drawn as 2 Gamma(m/2) (numpy's Gamma(0) = 0); the outputs are sqrt(G^(L+1)) times
-    n_{L+1} fresh standard normals.
+    n_{L+1} fresh standard normals.  Every activation draws the same numbers (both chi-squares even
+    when b = 0), so runs that differ only in sigma, with the same seed, are driven by the same noise
+    (common random numbers: the same signs and magnitudes, as with the row sampler).
     """
     a, b = HOMOGENEOUS_SLOPES[activation]
     n_layers = len(widths) - 1
@@ -278,8 +280,7 @@ def chi2_forward(g1: float, rng: np.random.Generator, widths: Sequence[int], act
             n = widths[l]
             positive = rng.binomial(n, 0.5, size=n_networks)
             norm2 = (2 * a * a) * rng.standard_gamma(positive / 2)
-            if b:
-                norm2 += (2 * b * b) * rng.standard_gamma((n - positive) / 2)
+            norm2 += (2 * b * b) * rng.standard_gamma((n - positive) / 2)  # drawn even when b = 0
             G = G * norm2 * (C_W / n) + C_b
     outputs = rng.standard_normal((n_networks, widths[-1])) * np.sqrt(G)[:, None]
     return metric, outputs
@@ -309,8 +310,8 @@ def sample_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: fl
     of networks (default :func:`default_collapsed_chunk`) with a few batched in-place tensor
     operations per layer into one preallocated noise buffer (:class:`NormalBuffer`).
     ``method="chi2"``: the exact shortcut :func:`chi2_forward` (one input, no direction, sigma in
-    :data:`HOMOGENEOUS_SLOPES`), O(N L) random numbers in all.  ``"auto"`` (default) takes "chi2"
-    where it applies, else "rows".
+    :data:`HOMOGENEOUS_SLOPES`), O(N L) random numbers in all, unchunked (its memory is that of
+    the result).  ``"auto"`` (default) takes "chi2" where it applies, else "rows".
 
     ``generator``: a torch or numpy generator (or None: torch's global one).  On the CPU the
     normals come from numpy (:func:`numpy_generator`; a torch seed still fixes the result), on a

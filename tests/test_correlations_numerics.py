@@ -329,3 +329,14 @@ def test_chi2_shortcut_exact_moments(activation, C_W, C_b):
 def test_chi2_device_argument(device):
     s = sample_collapsed((2, 4, 3), "relu", 2.0, 0.0, [[1.0, 0.5]], 6, device=device)
     assert s.metric.device.type == s.outputs.device.type == torch.device(device).type
+
+
+def test_chi2_shortcut_common_random_numbers_across_activations():
+    # same seed, different homogeneous sigma: the same coins and magnitudes drive both (as with the rows sampler)
+    widths, x = (1, 6, 6, 6, 1), [[1.0]]
+    relu = sample_collapsed(widths, "relu", 2.0, 0.0, x, 4000, generator=gen(60)).G[:, -1, 0, 0]
+    leaky = sample_collapsed(widths, "leaky_relu", 2.0, 0.0, x, 4000, generator=gen(60)).G[:, -1, 0, 0]
+    lin = sample_collapsed(widths, "linear", 1.0, 0.0, x, 4000, generator=gen(60)).G[:, -1, 0, 0]
+    assert torch.all(leaky >= relu)  # a^2 chi2_B + b^2 chi2_(n-B) >= a^2 chi2_B, layer by layer
+    assert np.corrcoef(relu.numpy(), leaky.numpy())[0, 1] > 0.95
+    assert np.corrcoef(relu.numpy(), lin.numpy())[0, 1] > 0.3
