@@ -12,7 +12,14 @@ So z^(l+1) = E S^T with E an (n_{l+1}, m) standard normal matrix and S S^T = G^(
 O(n m^2) per layer instead of O(n^2 m), same law.  PSD-singular G (identical inputs, u parallel
 to x, dead ReLU layers) is handled by :func:`psd_cholesky`: a column-by-column Cholesky that sets
 a column to 0 when its residual (Schur-complement) variance is <= 1e-12 x the largest diagonal
-entry, i.e. that variable is an exact linear combination of the previous ones; no jitter is added.
+entry, i.e. that variable is an exact linear combination of the previous ones; no jitter is added
+(for m = 2 the same rules in closed form, :func:`cholesky_2x2`, fused with the transform).
+
+The sampler is bound by its random numbers: on the CPU they come from numpy's PCG64 ziggurat
+(about 2x torch.randn's rate on one core), written in place into one preallocated buffer that torch
+works on without copies (:class:`NormalBuffer`); on a GPU from torch.  For one input and a
+positively homogeneous sigma, :func:`chi2_forward` is an exact shortcut that needs two or three
+random numbers per layer instead of n (``sample_collapsed`` takes it by default where it applies).
 """
 from __future__ import annotations
 
@@ -27,9 +34,79 @@ from scipy import stats as sps
 
 from dltv.numerics.estimators import (Estimate, as_samples, covariance, delta_method, mean_se, moment_ratio,
                                  relative_variance, variance)
-from dltv.numerics.networks import (DTYPE, NetworkStats, check_count, features, get_activation, metric_of,
-                               sample_networks, sampler_args, stacked_inputs)
+from dltv.numerics.networks import (DTYPE, LEAKY_SLOPE, Activation, NetworkStats, check_count, check_device,
+                                    check_widths, get_activation, metric_of, sample_networks, sampler_args,
+                                    stacked_inputs)
 from dltv.numerics.threads import one_thread
+
+# ---------------------------------------------------------------- random source
+
+BIT_GENERATOR = np.random.PCG64
+"""numpy bit generator of the CPU samplers: its ziggurat draws float64 normals about 2x faster than
+torch.randn on one core (measured by ``dltv bench``: the floor rows)."""
+
+
+def numpy_generator(generator: torch.Generator | np.random.Generator | None) -> np.random.Generator:
+    """The numpy generator a CPU sampler draws from.
+
+    A numpy ``Generator`` is used as it is.  A torch ``Generator`` (``None``: torch's global one)
+    seeds a fresh :data:`BIT_GENERATOR` with two 62-bit words drawn from it, so a torch seed fixes
+    every result, and successive calls sharing one torch generator get independent streams.
+    """
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, a numpy Generator or None, "
+                         f"got {type(generator).__name__}")
+    device = "cpu" if generator is None else generator.device
+    words = torch.randint(0, 1 << 62, (2,), generator=generator, device=device).tolist()
+    return np.random.Generator(BIT_GENERATOR(np.random.SeedSequence(words)))
+
+
+def torch_generator(generator: torch.Generator | np.random.Generator | None,
+                    device: torch.device) -> torch.Generator | None:
+    """The torch generator a sampler on a GPU draws from (a numpy ``Generator`` seeds a new one)."""
+    if isinstance(generator, np.random.Generator):
+        return torch.Generator(device=device).manual_seed(int(generator.integers(1 << 62)))
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, a numpy Generator or None, "
+                         f"got {type(generator).__name__}")
+    return generator
+
+
+class NormalBuffer:
+    """One preallocated float64 buffer that :meth:`draw` refills with i.i.d. N(0, 1) numbers.
+
+    On the CPU numpy's generator (:func:`numpy_generator`) writes into it in place
+    (``standard_normal(out=...)``) and torch sees the same memory (``torch.from_numpy``); on a GPU
+    ``Tensor.normal_`` fills it with the torch generator.
+    """
+
+    def __init__(self, size: int, device: torch.device,
+                 generator: torch.Generator | np.random.Generator | None = None):
+        self.device = torch.device(device)
+        if self.device.type == "cpu":
+            self._rng = numpy_generator(generator)
+            self._array = np.empty(size, dtype=np.float64)
+            self._tensor = torch.from_numpy(self._array)
+        else:
+            self._rng, self._gen = None, torch_generator(generator, self.device)
+            self._tensor = torch.empty(size, dtype=DTYPE, device=self.device)
+        self._views: dict[tuple[int, ...], tuple[np.ndarray | None, torch.Tensor]] = {}
+
+    def draw(self, *shape: int) -> torch.Tensor:
+        """Fresh standard normals of ``shape``: a view of the buffer, overwritten by the next draw."""
+        if shape not in self._views:
+            count = math.prod(shape)
+            array = None if self._rng is None else self._array[:count]
+            self._views[shape] = array, self._tensor[:count].view(shape)
+        array, tensor = self._views[shape]
+        if array is not None:
+            self._rng.standard_normal(out=array)
+        else:
+            tensor.normal_(generator=self._gen)
+        return tensor
+
 
 # ---------------------------------------------------------------- collapsed sampler
 
@@ -55,74 +132,209 @@ def psd_cholesky(g: torch.Tensor, rtol: float = 1e-12) -> torch.Tensor:
     return s
 
 
-def _rows_with_covariance_(eps: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """eps S^T, in place in ``eps`` (N, n, m) standard normal, S (N, m, m) lower-triangular: rows ~ N(0, S S^T).
+def cholesky_2x2(g: torch.Tensor, rtol: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(S_00, S_10, S_11), each (N, 1), of the factor S S^T = g for a batch g (N, 2, 2), in closed form.
 
-    For m <= 2 written out elementwise (a batched matmul of m x m blocks is slower there).
+    The rules of :func:`psd_cholesky` (a column is set to 0 when its residual variance is <= rtol x
+    the largest diagonal entry), on (N, 1) columns instead of a loop over (N, 2, 2) blocks:
+    S_00 = sqrt(g_00), S_10 = g_10/S_00, S_11 = sqrt(g_11 - S_10^2).  Each entry is a correctly
+    rounded square root or the same quotient and difference as in :func:`psd_cholesky`, so none is
+    less accurate (equal to it within an ulp or two, the same zero pattern).
     """
-    m = eps.shape[-1]
+    g00, g10, g11 = g[:, 0, 0:1], g[:, 1, 0:1], g[:, 1, 1:2]
+    tol = torch.maximum(g00, g11).mul_(rtol)
+    ok0 = g00 > tol
+    s00 = torch.where(ok0, g00, 0.0).sqrt_()
+    s10 = g10 / torch.where(ok0, s00, math.inf)  # 0 where column 0 is dropped
+    v = g11 - s10 * s10
+    s11 = torch.where(v > tol, v, 0.0).sqrt_()
+    return s00, s10, s11
+
+
+def _rows_with_covariance_(eps: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """S eps with S S^T = g (:func:`psd_cholesky`), for eps (N, m, n) standard normal: column i of the
+    result ~ N(0, g).  In place in ``eps`` for m <= 2, where the factor is a scale (m = 1) or the
+    closed form :func:`cholesky_2x2` fused with the transform (a batched m x m matmul is slower there).
+    """
+    m = eps.shape[1]
     if m == 1:
-        return eps.mul_(s)
+        return eps.mul_(g.clamp(min=0.0).sqrt_())
     if m == 2:
-        e0, e1 = eps[..., 0], eps[..., 1]
-        e1.mul_(s[:, 1, 1:2]).addcmul_(e0, s[:, 1, 0:1])
-        e0.mul_(s[:, 0, 0:1])
+        s00, s10, s11 = cholesky_2x2(g)
+        e0, e1 = eps[:, 0], eps[:, 1]
+        e1.mul_(s11).addcmul_(e0, s10)
+        e0.mul_(s00)
         return eps
-    return torch.matmul(eps, s.transpose(-1, -2))
+    return torch.matmul(psd_cholesky(g), eps)
+
+
+_IN_PLACE = {  # sigma applied in place, the same values as ACTIVATIONS[name].fn
+    "relu": lambda z: z.clamp_(min=0.0),
+    "leaky_relu": lambda z: torch.nn.functional.leaky_relu_(z, LEAKY_SLOPE),
+    "abs": torch.Tensor.abs_,
+    "linear": lambda z: z,
+    "tanh": torch.Tensor.tanh_,
+    "erf": torch.Tensor.erf_,
+    "sin": torch.Tensor.sin_,
+}
+
+
+def _next_metric(z: torch.Tensor, act: Activation, C_W: float, C_b: float, k: int) -> torch.Tensor:
+    """G = C_b (z block) + (C_W/n) phi phi^T for columns z (N, m, n) of one layer; may overwrite z."""
+    if z.shape[1] == k:
+        phi = _IN_PLACE[act.name](z) if act.name in _IN_PLACE else act.fn(z)
+    else:  # (sigma(z_a), sigma'(z_a) dz_a): the derivative needs z, so no in-place sigma
+        zz = z[:, :k]
+        phi = torch.cat([act.fn(zz), act.derivative(zz).mul_(z[:, k:])], dim=1)
+    g = torch.matmul(phi, phi.transpose(1, 2)).mul_(C_W / z.shape[-1])
+    if C_b:
+        g[:, :k, :k] += C_b
+    return g
 
 
 def collapsed_forward(g1: torch.Tensor, draw: Callable[[int], torch.Tensor], widths: Sequence[int],
                       activation: str, C_W: float, C_b: float, k: int, layers: Sequence[int]) -> NetworkStats:
-    """Run the collapsed recursion; ``draw(rows)`` returns fresh standard normals of shape (N, rows, m).
+    """Run the collapsed recursion; ``draw(rows)`` returns fresh standard normals of shape (N, m, rows).
 
     ``g1`` is the first-layer (extended) metric (m, m).  Deterministic given the draws, network by
-    network (so any split of the batch gives the same per-network results).  The draws are
-    overwritten (the noise of each layer is turned into that layer's pre-activations in place).
+    network (so any split of the batch gives the same per-network results).  The draws may be a
+    reused buffer: each layer's noise is turned into its pre-activations in place, and the outputs
+    are copied out.
     """
     act = get_activation(activation)
     n_layers = len(widths) - 1
-    eps = draw(widths[1])
-    c, m = eps.shape[0], eps.shape[-1]
-    metric = torch.empty(c, len(layers), m, m, dtype=eps.dtype, device=eps.device)
     slot = {l: i for i, l in enumerate(layers)}
-    g = g1.expand(c, m, m)
+    metric = g = None
     for l in range(1, n_layers + 1):
+        eps = draw(widths[l])  # drawn layer by layer: the noise is still in cache when used
+        if metric is None:
+            c, m = eps.shape[0], eps.shape[1]
+            metric = torch.empty(c, len(layers), m, m, dtype=eps.dtype, device=eps.device)
+            g = g1.expand(c, m, m)
         if l in slot:
             metric[:, slot[l]] = g
-        if l > 1:
-            eps = draw(widths[l])  # drawn layer by layer: the noise is still in cache when used
-        z = _rows_with_covariance_(eps, psd_cholesky(g))
+        z = _rows_with_covariance_(eps, g)
         if l < n_layers:
-            phi = features(z, act, k)
-            if m == 1:  # a dot product: cheaper than a batched 1x1 matmul
-                g = phi.square().sum(-2, keepdim=True).mul_(C_W / widths[l]).add_(C_b)
-            else:
-                g = metric_of(phi, C_W, C_b, k)
-    tangents = z[..., k:] if m > k else None
-    return NetworkStats(tuple(layers), k, metric, z[..., :k], tangents)
+            g = _next_metric(z, act, C_W, C_b, k)
+    outputs = z[:, :k].transpose(1, 2).clone()
+    tangents = z[:, k:].transpose(1, 2).clone() if z.shape[1] > k else None
+    return NetworkStats(tuple(layers), k, metric, outputs, tangents)
+
+
+def default_collapsed_chunk(widths: Sequence[int], m: int) -> int:
+    """Networks per chunk: one layer's noise is about 2^18 float64 values (2 MiB; measured the fastest
+    of 2^15..2^19 against the floor on one core: fewer per-layer calls, still cache-resident)."""
+    return max(1, (1 << 18) // (max(widths[1:]) * m))
+
+
+def _chunks(n: int, chunk: int) -> list[int]:
+    return [min(chunk, n - start) for start in range(0, n, chunk)]
+
+
+def collapsed_noise(widths: Sequence[int], m: int, n_networks: int, *, chunk_size: int | None = None,
+                    generator: torch.Generator | np.random.Generator | None = None, device="cpu") -> None:
+    """Draw exactly the standard normals :func:`sample_collapsed` (``method="rows"``) draws, and nothing
+    else: the same buffer, shapes, order and generator.  Its time is the sampler's floor."""
+    widths = check_widths(widths)
+    chunk = default_collapsed_chunk(widths, m) if chunk_size is None else check_count(chunk_size, "chunk_size")
+    noise = NormalBuffer(chunk * m * max(widths[1:]), check_device(device), generator)
+    for c in _chunks(check_count(n_networks, "n_networks"), chunk):
+        for rows in widths[1:]:
+            noise.draw(c, m, rows)
+
+
+# ---------------------------------------------------------------- exact chi-square shortcut
+
+HOMOGENEOUS_SLOPES = {"relu": (1.0, 0.0), "leaky_relu": (1.0, LEAKY_SLOPE), "abs": (1.0, -1.0),
+                      "linear": (1.0, 1.0)}
+"""(a, b) of the positively homogeneous activations sigma(z) = a z_+ - b z_-, z_+- = max(+-z, 0)."""
+
+
+def chi2_forward(g1: float, rng: np.random.Generator, widths: Sequence[int], activation: str, C_W: float,
+                 C_b: float, n_networks: int, layers: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Exact single-input sampler for a positively homogeneous sigma: metrics (N, len(layers)) and
+    outputs (N, n_{L+1}), numpy float64.
+
+    Derived (correlations.md §1.2, §2(c1)): given layer l, z^(l) = sqrt(G^(l)) g with g_1..g_n i.i.d.
+    N(0, 1), and sigma(sqrt(G) g) = sqrt(G) sigma(g), so
+
+        G^(l+1) = C_b + (C_W/n_l) G^(l) (a^2 chi^2_B + b^2 chi^2_{n_l - B}),   B ~ Binomial(n_l, 1/2),
+
+    the two chi-squares independent given B (chi^2_0 = 0): the signs of i.i.d. symmetric normals
+    are i.i.d. fair coins independent of their magnitudes, B counts the positive ones, and the sum
+    of g_i^2 over a set of m of them is chi^2_m.  Three random numbers per layer instead of n.
+    chi^2_m is drawn as 2 Gamma(m/2) (numpy's Gamma(0) = 0); the outputs are sqrt(G^(L+1)) times
+    n_{L+1} fresh standard normals.  Every activation draws the same numbers (both chi-squares even
+    when b = 0), so runs that differ only in sigma, with the same seed, are driven by the same noise
+    (common random numbers: the same signs and magnitudes, as with the row sampler).
+    """
+    a, b = HOMOGENEOUS_SLOPES[activation]
+    n_layers = len(widths) - 1
+    slot = {l: i for i, l in enumerate(layers)}
+    metric = np.empty((n_networks, len(layers)))
+    G = np.full(n_networks, float(g1))
+    for l in range(1, n_layers + 1):
+        if l in slot:
+            metric[:, slot[l]] = G
+        if l < n_layers:
+            n = widths[l]
+            positive = rng.binomial(n, 0.5, size=n_networks)
+            norm2 = (2 * a * a) * rng.standard_gamma(positive / 2)
+            norm2 += (2 * b * b) * rng.standard_gamma((n - positive) / 2)  # drawn even when b = 0
+            G = G * norm2 * (C_W / n) + C_b
+    outputs = rng.standard_normal((n_networks, widths[-1])) * np.sqrt(G)[:, None]
+    return metric, outputs
+
+
+def _collapsed_method(method: str, activation: str, k: int, direction) -> str:
+    chi2_ok = k == 1 and direction is None and activation in HOMOGENEOUS_SLOPES
+    if method == "auto":
+        return "chi2" if chi2_ok else "rows"
+    if method not in ("rows", "chi2"):
+        raise ValueError(f"method must be 'auto', 'rows' or 'chi2', got {method!r}")
+    if method == "chi2" and not chi2_ok:
+        raise ValueError(f"method 'chi2' needs one input, no direction and an activation among "
+                         f"{', '.join(HOMOGENEOUS_SLOPES)}; got k={k}, activation={activation!r}"
+                         f"{', a direction' if direction is not None else ''}")
+    return method
 
 
 def sample_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: float, x, n_networks: int, *,
                      direction=None, layers: Sequence[int] | None = None, chunk_size: int | None = None,
-                     generator: torch.Generator | None = None, device="cpu") -> NetworkStats:
+                     generator: torch.Generator | np.random.Generator | None = None, device="cpu",
+                     method: str = "auto") -> NetworkStats:
     """Exact collapsed sampler: same arguments, same law and same :class:`NetworkStats` as
     :func:`dltv.numerics.networks.sample_networks`, at cost O(N L n k^2) instead of O(N L n^2 k).
 
-    Chunks of networks (default: about 2^18 normals per layer) are propagated together with a
-    handful of batched tensor operations per layer.
+    ``method="rows"`` draws each layer's n x m Gaussian rows (:func:`collapsed_forward`), in chunks
+    of networks (default :func:`default_collapsed_chunk`) with a few batched in-place tensor
+    operations per layer into one preallocated noise buffer (:class:`NormalBuffer`).
+    ``method="chi2"``: the exact shortcut :func:`chi2_forward` (one input, no direction, sigma in
+    :data:`HOMOGENEOUS_SLOPES`), O(N L) random numbers in all, unchunked (its memory is that of
+    the result).  ``"auto"`` (default) takes "chi2" where it applies, else "rows".
+
+    ``generator``: a torch or numpy generator (or None: torch's global one).  On the CPU the
+    normals come from numpy (:func:`numpy_generator`; a torch seed still fixes the result), on a
+    GPU from torch on the device; the chi-square shortcut always draws its few numbers with numpy.
+    Results are reproducible for a given generator state, method and chunk size.
     """
     widths, cw, cb, n, dev, x, u, layers = sampler_args(widths, activation, C_W, C_b, x, n_networks,
                                                         direction, layers, device)
     k = x.shape[0]
     m = k if u is None else 2 * k
-    chunk = max(1, (1 << 18) // (max(widths[1:]) * m)) if chunk_size is None \
-        else check_count(chunk_size, "chunk_size")
+    chunk = None if chunk_size is None else check_count(chunk_size, "chunk_size")
     g1 = metric_of(stacked_inputs(x, u), cw, cb, k)
+    if _collapsed_method(method, activation, k, u) == "chi2":
+        rng = numpy_generator(generator)
+        metric, outputs = chi2_forward(float(g1), rng, widths, activation, cw, cb, n, layers)
+        return NetworkStats(layers, 1, torch.from_numpy(metric).to(dev)[..., None, None],
+                            torch.from_numpy(outputs).to(dev)[..., None])
+    chunk = chunk or default_collapsed_chunk(widths, m)
+    noise = NormalBuffer(chunk * m * max(widths[1:]), dev, generator)
     parts = []
     with one_thread():  # per-chunk tensors are small: intra-op threads only contend
-        for start in range(0, n, chunk):
-            c = min(chunk, n - start)
-            draw = lambda rows, c=c: torch.randn(c, rows, m, dtype=DTYPE, device=dev, generator=generator)
+        for c in _chunks(n, chunk):
+            draw = lambda rows, c=c: noise.draw(c, m, rows)
             parts.append(collapsed_forward(g1, draw, widths, activation, cw, cb, k, layers))
     return parts[0] if len(parts) == 1 else NetworkStats.concat(parts)
 
@@ -320,9 +532,10 @@ def compare_stats(a: NetworkStats, b: NetworkStats) -> dict:
 
 
 def validate_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: float, x, n_networks: int, *,
-                       direction=None, layers: Sequence[int] | None = None, generator: torch.Generator | None = None,
-                       device="cpu") -> dict:
-    """Sample ``n_networks`` real-weight and ``n_networks`` collapsed networks; :func:`compare_stats` of the two.
+                       direction=None, layers: Sequence[int] | None = None,
+                       generator: torch.Generator | None = None, device="cpu", method: str = "auto") -> dict:
+    """Sample ``n_networks`` real-weight and ``n_networks`` collapsed networks (``method`` of
+    :func:`sample_collapsed`); :func:`compare_stats` of the two.
 
     The result adds ``max_abs_z`` (over the mean comparisons) and ``n``.  Under the exact-law claim
     each z is N(0, 1) (the statistics are correlated, so use a Bonferroni bound over them).
@@ -330,7 +543,7 @@ def validate_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: 
     real = sample_networks(widths, activation, C_W, C_b, x, n_networks, direction=direction, layers=layers,
                            generator=generator, device=device)
     coll = sample_collapsed(widths, activation, C_W, C_b, x, n_networks, direction=direction, layers=layers,
-                            generator=generator, device=device)
+                            generator=generator, device=device, method=method)
     out = compare_stats(real, coll)
     out["max_abs_z"] = max(abs(r["z"]) for r in out["comparisons"])
     out["n"] = n_networks

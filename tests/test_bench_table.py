@@ -39,3 +39,19 @@ def test_the_areas_benchmark_modules_are_found():
     found = bench_modules()
     assert {"correlations", "regions"} <= set(found)
     assert all(hasattr(m, "run") for ms in found.values() for m in ms)
+
+
+def test_neural_tangents_judgement_says_what_ok_was_judged_on():
+    from dltv.checks.bench_correlations import CHI2_NT_TARGET, NT_TARGET, _with_neural_tangents
+
+    measured = {"nt_measured": True, "nt_nets_per_s": 10.0}
+    missing = {"nt_measured": False, "nt_note": "neural-tangents not available"}
+    row = _with_neural_tangents({"collapsed_nets_per_s": 2400.0}, measured, "collapsed_nets_per_s", NT_TARGET, True)
+    assert row["vs_neural_tangents"] == 240.0 and row["ok"] is False and "measured" in row["ok_judged_on"]
+    row = _with_neural_tangents({"collapsed_nets_per_s": 2600.0}, measured, "collapsed_nets_per_s", NT_TARGET, False)
+    assert row["ok"] is False  # the floor target fails
+    row = _with_neural_tangents({"collapsed_nets_per_s": 10.0}, missing, "collapsed_nets_per_s", NT_TARGET, True)
+    assert row["ok"] is True and "floor target alone" in row["ok_judged_on"]
+    assert "vs_neural_tangents" not in row and "stored reference" in row["nt_reference_source"]
+    row = _with_neural_tangents({"chi2_nets_per_s": 5000.0}, missing, "chi2_nets_per_s", CHI2_NT_TARGET, None)
+    assert row["ok"] is False and "stored" in row["ok_judged_on"] and "nt_reference_note" in row
