@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--n-inputs", type=int, default=256, help="spectra and symmetries: random N(0, I) inputs")
     p.add_argument("--rtol", type=float, default=1e-3, help="spectra: numerical rank threshold (default 1e-3)")
     p.add_argument("--n-networks", type=int, default=20000, help="kernel: random initialisations to sample")
+    p.add_argument("--ntk-networks", type=int, default=2000, help="kernel: initialisations for the autograd NTK "
+                                                                  "(0 skips the NTK)")
     p.add_argument("--C-W", dest="C_W", type=float, help="kernel: weight variance C_W (W ~ N(0, C_W/n_in); "
                                                          "default 2 for relu, else 1)")
     p.add_argument("--C-b", dest="C_b", type=float, default=0.0, help="kernel: bias variance C_b (default 0)")
@@ -132,7 +134,8 @@ def inspect_model(args) -> tuple[dict, dict]:
             if args.out:
                 figures["spectra"] = ins.spectra_figure(res)
         elif part == "kernel":
-            res = ins.inspect_kernel(chain, n_networks=args.n_networks, C_W=args.C_W, C_b=args.C_b, seed=args.seed)
+            res = ins.inspect_kernel(chain, n_networks=args.n_networks, C_W=args.C_W, C_b=args.C_b, seed=args.seed,
+                                     ntk_networks=args.ntk_networks)
             summary["kernel"] = res.to_dict()
     if args.canonical and "symmetries" not in summary:
         raise ValueError("--canonical needs the symmetries part")
@@ -203,6 +206,10 @@ def _text(summary: dict) -> list[str]:
                      f"{abs(worst['z_corrected']):.1f}, z_crit {kr['z_crit']:.1f}); infinite width "
                      f"{'rejected' if kr['infinite_width_rejected'] else 'not rejected'} (max |z| "
                      f"{max(abs(e['z_infinite_width']) for e in kr['entries']):.1f})")
+        if kr.get("ntk_entries"):
+            worst_ntk = max(abs(e["z_infinite_width"]) for e in kr["ntk_entries"])
+            lines.append(f"NTK at init ({kr['ntk_networks']} networks, autograd): infinite-width NTK "
+                         f"{'agrees' if kr['ntk_agrees'] else 'DISAGREES'} at this width (max |z| {worst_ntk:.1f})")
     for part, why in summary.get("skipped", {}).items():
         lines.append(f"{part}: skipped ({why})")
     for path in summary.get("files", []):

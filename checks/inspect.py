@@ -421,9 +421,13 @@ class KernelResult:
     Weights W ~ N(0, C_W/n_in), biases N(0, C_b); ``entries`` per input pair (a <= b): the
     empirical mean of the output metric G^(L+1)_ab = C_b + (C_W/n_L) sum_j sigma_j,a sigma_j,b over
     ``n_networks`` real networks with its standard error, the infinite-width NNGP kernel K_ab and
-    the 1/n-corrected K_ab + dK_ab at the model's widths, and both z-scores.  ``z_crit`` is
-    two-sided at ``alpha`` shared (Bonferroni) over the entries.  ``resolution``: the smallest
-    multiple of the 1/n correction |dK| the run can tell from zero (z_crit SE / |dK|, worst entry).
+    the 1/n-corrected K_ab + dK_ab at the model's widths, and both z-scores.  ``ntk_entries``: the
+    same for the neural tangent kernel (NTK parameterisation), the mean autograd NTK of
+    ``ntk_networks`` real networks against the infinite-width recursion (no 1/n correction of the
+    NTK is encoded, so ``ntk_agrees`` says whether this width is already at infinite width within
+    the run's resolution).  ``z_crit`` is two-sided at ``alpha`` shared (Bonferroni) over all
+    entries.  ``resolution``: the smallest multiple of the 1/n correction |dK| the run can tell
+    from zero (z_crit SE / |dK|, worst entry).
     """
 
     widths: list[int]
@@ -438,24 +442,30 @@ class KernelResult:
     corrected_agrees: bool
     infinite_width_rejected: bool
     resolution: float
+    ntk_networks: int = 0
+    ntk_entries: list[dict] = field(default_factory=list)
+    ntk_agrees: bool | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def inspect_kernel(model: Any, *, x=None, n_inputs: int = 2, n_networks: int = 20000, C_W: float | None = None,
-                   C_b: float = 0.0, alpha: float = 1e-4, seed: int = 0) -> KernelResult:
+                   C_b: float = 0.0, alpha: float = 1e-4, seed: int = 0, ntk_networks: int = 2000) -> KernelResult:
     """NNGP kernel of the model's architecture: infinite width and 1/n-corrected (theory, Hanin
     2204.01058 / PDLT §4, :func:`dltv.theory.correlations.vertex_recursion`) against the mean
-    output metric of ``n_networks`` Gaussian initialisations (:func:`dltv.numerics.networks.sample_networks`).
+    output metric of ``n_networks`` Gaussian initialisations (:func:`dltv.numerics.networks.sample_networks`);
+    and its NTK: the infinite-width recursion (:func:`dltv.theory.correlations.ntk_recursion`)
+    against the mean autograd NTK of ``ntk_networks`` initialisations
+    (:func:`dltv.numerics.networks.sample_ntk`; 0 skips it).
 
     Only the architecture (widths, hidden activation) of ``model`` is used.  ``x``: inputs (k, d_0),
     default ``n_inputs`` random points of norm sqrt(d_0); ``C_W`` defaults to 2 for ReLU, else 1.
     """
     from dltv.checks.stats import z_critical
     from dltv.numerics.estimators import mean_se
-    from dltv.numerics.networks import sample_networks
-    from dltv.theory.correlations import first_layer_kernel, vertex_recursion
+    from dltv.numerics.networks import sample_networks, sample_ntk
+    from dltv.theory.correlations import first_layer_kernel, ntk_recursion, vertex_recursion
 
     chain = as_chain(model)
     act = chain.activation
@@ -467,6 +477,9 @@ def inspect_kernel(model: Any, *, x=None, n_inputs: int = 2, n_networks: int = 2
         raise ValueError("the kernel at initialisation needs at least one hidden layer")
     if isinstance(n_networks, bool) or not isinstance(n_networks, int) or n_networks < 100:
         raise ValueError(f"n_networks must be an integer >= 100, got {n_networks!r}")
+    if isinstance(ntk_networks, bool) or not isinstance(ntk_networks, int) or not (ntk_networks == 0
+                                                                                   or ntk_networks >= 100):
+        raise ValueError(f"ntk_networks must be 0 or an integer >= 100, got {ntk_networks!r}")
     cw = (2.0 if act == "relu" else 1.0) if C_W is None else float(C_W)
     cb = float(C_b)
     if not (math.isfinite(cw) and cw > 0 and math.isfinite(cb) and cb >= 0):
@@ -484,7 +497,7 @@ def inspect_kernel(model: Any, *, x=None, n_inputs: int = 2, n_networks: int = 2
     G = stats.G[:, -1].numpy()
     k = len(x)
     pairs = [(a, b) for a in range(k) for b in range(a, k)]
-    z_crit = z_critical(alpha / len(pairs))
+    z_crit = z_critical(alpha / (len(pairs) * (2 if ntk_networks else 1)))
     entries, worst = [], 0.0
     for a, b in pairs:
         est = mean_se(G[:, a, b])
@@ -494,6 +507,17 @@ def inspect_kernel(model: Any, *, x=None, n_inputs: int = 2, n_networks: int = 2
                         "z_infinite_width": z_inf, "z_corrected": z_cor})
         if dK[a, b]:            # entries whose 1/n correction vanishes exactly (ReLU diagonal) resolve nothing
             worst = max(worst, z_crit * float(est.se) / abs(float(dK[a, b])))
+    ntk_entries = []
+    if ntk_networks:
+        theta = ntk_recursion(act, cw, cb, first_layer_kernel(x.numpy(), cw, cb), len(widths) - 1)["Theta"][-1]
+        emp = sample_ntk(widths, act, cw, cb, x, ntk_networks,
+                         generator=torch.Generator().manual_seed(seed + 2)).numpy()
+        for a, b in pairs:
+            est = mean_se(emp[:, a, b])
+            ntk_entries.append({"a": a, "b": b, "estimate": float(est.mean), "se": float(est.se),
+                                "infinite_width": float(theta[a, b]), "z_infinite_width": float(est.z(theta[a, b]))})
     return KernelResult(widths, act, cw, cb, x.tolist(), n_networks, alpha, z_crit, entries,
                         all(abs(e["z_corrected"]) <= z_crit for e in entries),
-                        any(abs(e["z_infinite_width"]) > z_crit for e in entries), worst if worst else math.inf)
+                        any(abs(e["z_infinite_width"]) > z_crit for e in entries), worst if worst else math.inf,
+                        ntk_networks, ntk_entries,
+                        all(abs(e["z_infinite_width"]) <= z_crit for e in ntk_entries) if ntk_entries else None)
