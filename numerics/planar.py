@@ -25,23 +25,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from dltv.numerics.models import AffineChain, as_chain
+from dltv.numerics.regions_exact import as_fraction as _fraction
 
 Point = tuple[int, int, int]
 Line = tuple[int, int, int]
 
 
 # --------------------------------------------------------------------------- exact integers
-def _fraction(v) -> Fraction:
-    if isinstance(v, Fraction):
-        return v
-    if isinstance(v, (int, np.integer)):
-        return Fraction(int(v))
-    f = float(v)
-    if not math.isfinite(f):
-        raise ValueError(f"network weights must be finite, got {v!r}")
-    return Fraction(f)
-
-
 def integer_matrix(M) -> tuple[np.ndarray, int]:
     """(Mi, D) with M = Mi / D exactly: Mi an object array of Python ints, D > 0 the common denominator."""
     arr = np.asarray(M.detach().cpu().numpy() if hasattr(M, "detach") else M, dtype=object)

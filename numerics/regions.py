@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from dltv.numerics.regions_exact import (  # noqa: F401  (re-exported: the public API of the area)
-    BLOCK, RegionCount, _as_layers, _check_depth, _check_peaks, _check_scales, _dyadic, _float_array, _frac,
+    BLOCK, RegionCount, _as_layers, _check_depth, _check_peaks, _check_scales, _dyadic, _float_array, as_fraction,
     _integer_layers, count_regions, exact_triangle_layers, law_scales, sawtooth_layers, triangle_breakpoint_births,
     triangle_breakpoints, triangle_breakpoints_scaled, triangle_layers, triangle_region_count,
 )

@@ -159,7 +159,8 @@ def sawtooth_layers(k: int) -> list[tuple[list, list]]:
 
 
 # --------------------------------------------------------------------------- reading a network exactly
-def _frac(v) -> Fraction:
+def as_fraction(v) -> Fraction:
+    """``v`` as an exact Fraction: ints and Fractions as they are, floats exactly (a finite binary value)."""
     if isinstance(v, Fraction):
         return v
     if isinstance(v, (int, np.integer)):
@@ -203,7 +204,7 @@ def _as_layers(net: Any) -> list[tuple[Any, Any]]:
             continue
         W = W.tolist() if hasattr(W, "tolist") else W
         b = b.tolist() if hasattr(b, "tolist") else b
-        layers.append(([[_frac(w) for w in row] for row in W], [_frac(v) for v in b]))
+        layers.append(([[as_fraction(w) for w in row] for row in W], [as_fraction(v) for v in b]))
     if not layers:
         raise ValueError("network must have at least one layer")
     shapes = [(len(W), len(W[0]) if len(W) else 0, len(b)) for W, b in layers]
@@ -603,10 +604,10 @@ def count_regions(net: Any, lo=0, hi=1, min_length=0, progress: Callable | None 
     the partition is one block, then after each block that reaches the last hidden layer
     (with the segments found so far).
     """
-    lo, hi = _frac(lo), _frac(hi)
+    lo, hi = as_fraction(lo), as_fraction(hi)
     if not lo < hi:
         raise ValueError(f"interval must satisfy lo < hi, got [{lo}, {hi}]")
-    min_length = _frac(min_length)
+    min_length = as_fraction(min_length)
     if min_length < 0:
         raise ValueError(f"min_length must be >= 0, got {min_length}")
     int_layers, out_scale = _integer_layers(_as_layers(net))
