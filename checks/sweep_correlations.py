@@ -179,14 +179,14 @@ _two_input_quantity(
     "relu", 2.0, 0.0, in_report=True,
     reads="Two orthogonal inputs. At one hidden layer E Ĝ_ab = K_ab exactly and both predictions hold; deeper, "
           "the infinite-width arc-cosine kernel K_ab is rejected as soon as the shift δK_ab/n (negative: the "
-          "finite-width mean kernel lags behind K_ab) exceeds the resolution, from L/n ≈ 1/16–1/8 on at this "
-          "budget; K_ab + δK_ab/n holds up to L/n ≈ 1/4–1/2 and fails from L/n ≈ 1/2–1 on, where the "
-          "O(L²/n²) terms show.")
+          "finite-width mean kernel lags behind K_ab) exceeds the resolution: from the second hidden layer on "
+          "at this budget (L/n ≈ 1/32–1/4); K_ab + δK_ab/n holds up to L/n ≈ 1/4–1 and fails from L/n ≈ 1/2–2 "
+          "on (16 hidden layers), where the O(L²/n²) terms show.")
 _two_input_quantity(
     "tanh", 1.0, 0.5, in_report=True,
     reads="Inputs at correlation 1/2. As for ReLU: exact at one hidden layer; deeper, the infinite-width K_ab "
           "(which decays like 1/L at criticality, as does its shift) is rejected from L/n ≈ 1/8–1/2 on, while "
-          "K_ab + δK_ab/n holds up to L/n ≈ 1/2–1 and fails beyond.")
+          "K_ab + δK_ab/n holds up to L/n ≈ 1 and fails beyond it (at width 8, L/n = 2).")
 _two_input_quantity(
     "erf", 1.0, 0.5, in_report=False,
     reads="As for tanh: exact at one hidden layer, and K_ab + δK_ab/n holds to larger L/n than the "
