@@ -84,9 +84,6 @@ def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = Fal
     return out
 
 
-_LAYER_NAMES = {"leaky_relu": "LeakyReLU", "tanh": "Tanh", "gelu": "GELU"}
-
-
 def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = None, min_length: str = "0",
                 arch: str | None = None, trust: bool = False) -> dict:
     """Exact counts of a saved scalar-input ReLU network, read by dltv's one model loader
@@ -105,14 +102,10 @@ def model_count(path: str, lo: str = "0", hi: str = "1", layers: str | None = No
         chain = models.read_state_dict(obj, arch, "relu", order)
     else:
         chain = models.chain_of(obj, arch, None, order, path)
-    other = [_LAYER_NAMES.get(a, a) for a in chain.hidden_activations if a not in ("relu", "identity")]
-    if other:
-        raise ValueError(f"regions count reads ReLU networks; model {path!r} has {', '.join(sorted(set(other)))} "
-                         "(dltv inspect reads the other piecewise-linear ones)")
+    net = nr.relu_pairs(chain, f"model {path!r}")
     if chain.widths[0] != 1:
         raise ValueError(f"regions count needs a scalar input; model {path!r} has input dimension {chain.widths[0]} "
                          "(dltv inspect counts 2-d inputs exactly and n-d ones on a slice)")
-    net = chain.pairs()
     rc = nr.count_regions(net, lo_f, hi_f, min_length=min_f, progress=_layer_progress(len(net) - 1), detail=False)
     out = {"model": path, "interval": [str(lo_f), str(hi_f)], "activation_regions": rc.activation_regions,
            "affine_pieces": rc.affine_pieces}

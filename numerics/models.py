@@ -173,7 +173,7 @@ class _Chain:
         if self.pending is None:
             if self.layers:
                 raise ValueError(f"model ends with an activation ({self.layers[-1].activation} after "
-                                 f"{self.layers[-1].name}); its output must be the last Linear layer")
+                                 f"{self.layers[-1].name}); it must end with a Linear layer, its output")
             raise ValueError(f"model {self.source} holds no Linear layer")
         return _checked(self.layers + [self.pending], self.source)
 

@@ -228,45 +228,34 @@ def member_layers(params, member: int) -> list[tuple[torch.Tensor, torch.Tensor]
     return [(W[member], b[member]) for W, b in params]
 
 
-def module_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """[(W, b), ...] of a plain MLP module, read in forward (registration) order.
+_LAYER_NAMES = {"leaky_relu": "LeakyReLU", "tanh": "Tanh", "gelu": "GELU"}
 
-    Accepted: ``nn.Sequential`` (nested ones flattened) of Linear (with or without bias),
-    ReLU and the identity-like Identity / Flatten / Dropout (the counter sees the network
-    in eval mode), alternating Linear - ReLU - ... - Linear.  Anything else (a residual or
-    custom module, LeakyReLU, a ReLU in the last place) is refused with a ValueError naming it:
-    the counter computes x -> W_L ReLU(... ReLU(W_1 x + b_1) ...) + b_L and nothing else.
+
+def relu_pairs(chain, name: str = "model") -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(W, b), ...] of a network read by :mod:`dltv.numerics.models` whose every hidden activation is ReLU.
+
+    The exact counter computes x -> W_L ReLU(... ReLU(W_1 x + b_1) ...) + b_L and nothing else, so
+    two Linear layers without a ReLU between them, or any other activation, are refused with a
+    ValueError naming the layer.
     """
-    def leaves(m: nn.Module, name: str):
-        if isinstance(m, nn.Sequential):
-            for child_name, child in m.named_children():
-                yield from leaves(child, f"{name}.{child_name}" if name else child_name)
-        else:
-            yield name or type(m).__name__, m
+    for layer in chain.layers[:-1]:
+        if layer.activation == "identity":
+            raise ValueError(f"{name} layer {layer.name} (Linear) is followed by a Linear without a ReLU between them; "
+                             "the exact counter reads ReLU networks")
+        if layer.activation != "relu":
+            raise ValueError(f"{name}: the activation after layer {layer.name} "
+                             f"({_LAYER_NAMES.get(layer.activation, layer.activation)}) is not supported; the exact "
+                             "counter reads ReLU networks (dltv inspect reads the other piecewise-linear ones)")
+    return chain.pairs()
 
-    if not isinstance(model, nn.Sequential) and not isinstance(model, nn.Linear):
-        raise ValueError(f"model must be an nn.Sequential of Linear and ReLU layers; got "
-                         f"{type(model).__name__} (its forward cannot be read from its modules)")
-    seq, expect_linear = [], True
-    for name, m in leaves(model, ""):
-        if isinstance(m, (nn.Identity, nn.Flatten, nn.Dropout)):
-            continue
-        if isinstance(m, nn.Linear):
-            if not expect_linear:
-                raise ValueError(f"model layer {name} (Linear) follows a Linear without a ReLU between them")
-            bias = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features, dtype=m.weight.dtype)
-            seq.append((m.weight.detach(), bias))
-            expect_linear = False
-        elif type(m) is nn.ReLU:
-            if expect_linear:
-                raise ValueError(f"model layer {name} (ReLU) must follow a Linear layer")
-            expect_linear = True
-        else:
-            raise ValueError(f"model layer {name} ({type(m).__name__}) is not supported: only Linear, ReLU, "
-                             "Identity, Flatten and Dropout")
-    if not seq or expect_linear:
-        raise ValueError("model must end with a Linear layer (a ReLU output is not supported)")
-    return seq
+
+def module_layers(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(W, b), ...] of a ReLU network module, read in forward order by dltv's one model loader
+    (:func:`dltv.numerics.models.read_module`: Linear, ReLU and the identity-like Identity / Flatten /
+    Dropout) and checked by :func:`relu_pairs`.  Weights come back as float64 (exact for float32)."""
+    from dltv.numerics.models import read_module
+
+    return relu_pairs(read_module(model), type(model).__name__)
 
 
 # --------------------------------------------------------------------------- fitting

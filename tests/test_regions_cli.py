@@ -189,3 +189,10 @@ def test_state_dict_with_its_architecture_and_models_the_counter_cannot_read(tmp
     assert "scalar input" in err and "dltv inspect" in err and err.count("\n") == 1
     assert main(["regions", "count", "--model", _save(tmp_path, sd, "sd2.pt"), "--arch", "1,3,1"]) == 2
     assert "cannot be established" in capsys.readouterr().err  # shapes that do not chain 1,3,1
+
+
+def test_two_linear_layers_without_a_relu_are_refused_not_counted_as_relu(tmp_path, capsys):
+    m = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.Linear(2, 1))
+    assert main(["regions", "count", "--model", _save(tmp_path, m)]) == 2
+    err = capsys.readouterr().err
+    assert "without a ReLU" in err and err.count("\n") == 1
