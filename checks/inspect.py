@@ -273,37 +273,33 @@ def inspect_symmetries(model: Any, *, x=None, n_inputs: int = 2048, seed: int = 
 def _covering_symmetries(model, *, x=None, n_inputs: int = 256, seed: int = 0) -> SymmetryResult:
     """The covering area's CNN (channel permutations, with BatchNorm) and residual MLP (block
     hidden units and one shared residual-stream permutation): group order from
-    :mod:`dltv.theory.covering`; canonical form (derived): sort each permutable index set by
-    decreasing bias -- conv channels by the conv bias, block units by U's bias, the stream by the
-    embedding's bias -- applied with the covering area's permute functions (exact re-indexing)."""
-    from dltv.numerics.covering import SmallCNN, permute_cnn, permute_residual
+    :mod:`dltv.theory.covering`; canonical form from :mod:`dltv.numerics.covering`
+    (:func:`~dltv.numerics.covering.canonical_cnn_state`,
+    :func:`~dltv.numerics.covering.canonical_residual_state`: each permutable index set sorted by
+    decreasing bias, exact re-indexing)."""
+    from dltv.numerics.covering import SmallCNN, canonical_cnn_state, canonical_residual_state, load_state
     from dltv.theory.covering import cnn_group_order, residual_group_order
 
-    order_of = lambda b: torch.argsort(b.detach(), descending=True, stable=True)  # noqa: E731
-    g = torch.Generator().manual_seed(seed)
+    state = {k: v.detach() for k, v in model.state_dict().items()}
     if isinstance(model, SmallCNN):
         c1, c2 = model.conv1.out_channels, model.conv2.out_channels
-        p1, p2 = order_of(model.conv1.bias), order_of(model.conv2.bias)
-        canon = permute_cnn(model, p1, p2)
+        canonical = canonical_cnn_state(state)
         widths, order = [model.conv1.in_channels, c1, c2], int(cnn_group_order([c1, c2]))
         group = f"S_{c1} x S_{c2} conv channel permutations"
         shape = (model.conv1.in_channels, 6, 6)
-        ids = [p1, p2]
     else:
-        blocks = [order_of(U.bias) for U in model.U]
-        stream = order_of(model.embed.bias)
-        canon = permute_residual(model, blocks, stream)
+        canonical = canonical_residual_state(state)
         hidden = [U.out_features for U in model.U]
         widths = [model.embed.in_features, model.embed.out_features, *hidden]
         order = int(residual_group_order(model.embed.out_features, hidden))
         group = f"S_{model.embed.out_features} (residual stream) x " + " x ".join(f"S_{h}" for h in hidden)
         shape = (model.embed.in_features,)
-        ids = [stream, *blocks]
+    canon = load_state(model, canonical)
     if x is None:
-        x = torch.randn(n_inputs, *shape, generator=g, dtype=DTYPE)
+        x = torch.randn(n_inputs, *shape, generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
     with torch.no_grad(), one_thread():
-        err = float((model.eval()(x) - canon.eval()(x)).abs().max())
-    already = all(torch.equal(p, torch.arange(len(p))) for p in ids)
+        err = float((model.eval()(x) - canon(x)).abs().max())
+    already = all(torch.equal(state[k], canonical[k]) for k in state)
     return SymmetryResult(type(model).__name__, widths, order, group, "not counted", err, already, len(x), canon)
 
 
