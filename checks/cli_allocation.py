@@ -38,13 +38,10 @@ def register(subparsers) -> None:
     c.set_defaults(handler=cmd_check)
 
 
-def _ints(name: str, text: str) -> list[int]:
-    from dltv.theory.formulas import check_int
+def _ints(name: str, text) -> list[int]:
+    from dltv.theory.formulas import check_int, split_list
 
-    items = [t.strip() for t in str(text).split(",")]
-    if not items or any(not t for t in items):
-        raise ValueError(f"{name} must be a comma list of integers, got {text!r}")
-    return [check_int(name, t, 1) for t in items]
+    return [check_int(name, t, 1) for t in split_list(name, text)]
 
 
 def _layer_names(shapes: dict, text: str) -> list[str]:

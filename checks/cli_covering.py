@@ -45,7 +45,7 @@ def covering_bound(widths: str, B, eps, activation: str = "relu", target=None, e
                    quotient_scaling: bool = False) -> dict:
     """The numbers printed by ``dltv covering bound`` (logs at 30 digits, counts exact)."""
     import dltv.theory.covering as th
-    from dltv.theory.formulas import to_float
+    from dltv.theory.formulas import check_int, split_list, to_float
 
     logs = th.log_bounds(widths, B, eps)
     order = th.group_order(widths, activation)
@@ -53,7 +53,7 @@ def covering_bound(widths: str, B, eps, activation: str = "relu", target=None, e
         raise ValueError(f"quotient-scaling needs a positively homogeneous activation ({', '.join(_HOMOGENEOUS)}), "
                          f"got activation {activation!r}")
     flips = activation == "tanh"
-    out = {"widths": [int(w) for w in str(widths).split(",")], "B": str(B), "eps": str(eps),
+    out = {"widths": [check_int("widths", w, 1) for w in split_list("widths", widths)], "B": str(B), "eps": str(eps),
            "activation": activation, "S": int(logs["S"]), "m": int(logs["m"]), "Lambda": str(logs["Lambda"]),
            "log_N_classical": str(logs["log_N_classical"]), "log_N_permutation": str(logs["log_N_permutation"]),
            "log_saving": str(logs["log_saving"]), "log_saving_limit": str(logs["log_saving_limit"]),

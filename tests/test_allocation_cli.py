@@ -56,3 +56,7 @@ def test_an_open_verdict_is_estimated_with_its_standard_error(tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, word):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and word in err
+
+
+def test_widths_may_be_given_as_a_list_from_python():
+    assert allocation_check([4, 3, 3, 2], 6, layers="W3") == allocation_check("4,3,3,2", 6, layers="W3")

@@ -74,3 +74,9 @@ def test_relu_scaling_quotient_by_hand(capsys):
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, word):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and word in err
+
+
+def test_widths_may_be_given_as_a_list_from_python():
+    from dltv.checks.cli_covering import covering_bound
+
+    assert covering_bound([2, 3, 1], "1/2", "0.1") == covering_bound("2,3,1", "1/2", "0.1")
