@@ -665,6 +665,13 @@ def vertex_recursion(activation, C_W_, C_b_, K1, widths) -> dict:
 
 
 # ============================================================== single input: K, V, dK and derivative vertices
+def _variance_map_derivatives_mp(act, k, dps: int = MP_DPS) -> tuple:
+    """g'(K), g''(K) of g(K) = <sigma^2>_K for a smooth sigma, on the Mehler nodes (Price's theorem,
+    d/dK <f>_K = <f''>_K / 2): g' = <s'^2> + <s s''>, g'' = (6<s''^2> + 8<s' s'''> + 2<s s^(4)>)/4."""
+    m = lambda *spec: G.mp_node_expect(act, spec, k, dps)[0]  # noqa: E731
+    return m((1, 2)) + m((0, 1), (2, 1)), (6 * m((2, 2)) + 8 * m((1, 1), (3, 1)) + 2 * m((0, 1), (4, 1))) / 4
+
+
 def _single_moments(act, k, mp: bool = False) -> dict:
     """Gaussian averages at K for one input (floats, or mpf at 30 digits when ``mp``)."""
     if act.family == "homogeneous":
@@ -675,10 +682,9 @@ def _single_moments(act, k, mp: bool = False) -> dict:
     _require_smooth(act)
     if mp:  # 35-digit trapezoid sums on the Mehler nodes, term by term
         m = lambda *spec: G.mp_node_expect(act, spec, k, MP_DPS + 5)[0]  # noqa: E731
+        g1, g2 = _variance_map_derivatives_mp(act, k, MP_DPS + 5)
         return {"g": m((0, 2)), "s4": m((0, 4)), "d2": m((1, 2)), "s2d2": m((0, 2), (1, 2)), "d4": m((1, 4)),
-                "g1": m((1, 2)) + m((0, 1), (2, 1)),
-                "g2": (6 * m((2, 2)) + 8 * m((1, 1), (3, 1)) + 2 * m((0, 1), (4, 1))) / 4,
-                "dd2": m((2, 2)) + m((1, 1), (3, 1))}
+                "g1": g1, "g2": g2, "dd2": m((2, 2)) + m((1, 1), (3, 1))}
     f = [act.numpy(j) for j in range(5)]
     e = lambda fn: G.normal_expect(fn, [[float(k)]])  # noqa: E731
     return {"g": e(lambda z: f[0](z) ** 2), "s4": e(lambda z: f[0](z) ** 4), "d2": e(lambda z: f[1](z) ** 2),
@@ -843,10 +849,8 @@ def _layer_derivatives_mp(act, k):
         hess = [[m(4, 0) / 4, m(3, 1) / 2, m(2, 2) / 4],
                 [m(3, 1) / 2, m(2, 2), m(1, 3) / 2],
                 [m(2, 2) / 4, m(1, 3) / 2, m(0, 4) / 4]]
-        e = lambda spec, kk: G.mp_node_expect(act, spec, kk)[0]  # noqa: E731
-        d1 = [e(((1, 2),), kk) + e(((0, 1), (2, 1)), kk) for kk in (ka, kb)]
-        d2 = [(6 * e(((2, 2),), kk) + 8 * e(((1, 1), (3, 1)), kk) + 2 * e(((0, 1), (4, 1)), kk)) / 4
-              for kk in (ka, kb)]
+        (d1a, d2a), (d1b, d2b) = (_variance_map_derivatives_mp(act, kk) for kk in (ka, kb))
+        d1, d2 = [d1a, d1b], [d2a, d2b]
     J = mpmath.matrix([[d1[0], 0, 0], grad, [0, 0, d1[1]]])
     H = [[[d2[0], 0, 0], [0, 0, 0], [0, 0, 0]], hess, [[0, 0, 0], [0, 0, 0], [0, 0, d2[1]]]]
     if act.family == "homogeneous":
