@@ -34,14 +34,20 @@ def register(subparsers) -> None:
     c.set_defaults(handler=cmd_count)
 
 
-def _fractions(name: str, text: str) -> list[Fraction]:
-    items = [t.strip() for t in text.split(",")]
-    if not items or any(not t for t in items):
-        raise ValueError(f"{name} must be a non-empty comma list, got {text!r}")
+def parse_fractions(name: str, values, n: int | None = None) -> list[Fraction]:
+    """Exact rationals from a comma list like ``1/3,0.25`` (decimals read as written) or a sequence
+    of numbers (floats read exactly, as the binary values they are); ``n``: the count required."""
+    items = [t.strip() for t in values.split(",")] if isinstance(values, str) else list(values)
+    if not items or any(isinstance(t, str) and not t for t in items):
+        raise ValueError(f"{name} must be a non-empty comma list, got {values!r}")
     try:
-        return [Fraction(t) for t in items]
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"{name} must be numbers like 1/3 or 0.25, got {text!r}") from None
+        out = [v if isinstance(v, Fraction) else Fraction(v) if isinstance(v, (int, str)) else Fraction(float(v))
+               for v in items]
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise ValueError(f"{name} must be numbers like 1/3 or 0.25, got {values!r}") from None
+    if n is not None and len(out) != n:
+        raise ValueError(f"{name} must have {n} values, got {len(out)}")
+    return out
 
 
 def _depth(text) -> int:
@@ -59,22 +65,22 @@ def triangle_count(depth, peaks: str, scales: str | None = None, law: bool = Fal
     import dltv.numerics.regions_exact as nr  # torch-free: the triangle path never loads torch
 
     d = _depth(depth)
-    a = _fractions("peaks", peaks)
+    a = parse_fractions("peaks", peaks)
     need = d + 1 if law else d
     if len(a) != need:
         raise ValueError(f"peaks must have {need} values for depth {d}{' with --law' if law else ''}, got {len(a)}")
     nr._check_peaks(a)
     if law:
-        s_in = _fractions("scales", scales) if scales else [a[0] * a[1]]
+        s_in = parse_fractions("scales", scales) if scales else [a[0] * a[1]]
         if len(s_in) != 1:
             raise ValueError(f"scales must be one value s_0 with --law, got {len(s_in)}")
         s = nr.law_scales(a, nr._check_scales(s_in)[0], d)
     else:
-        s = _fractions("scales", scales) if scales else [Fraction(1)] * d
+        s = parse_fractions("scales", scales) if scales else [Fraction(1)] * d
         if len(s) != d:
             raise ValueError(f"scales must have {d} values for depth {d}, got {len(s)}")
         nr._check_scales(s)
-    min_f = _fractions("min-length", min_length)[0]
+    min_f = parse_fractions("min-length", min_length)[0]
     rc = nr.count_regions(nr.exact_triangle_layers(a[:d], s, sign=-1, sign_in=1, offset=sum(s)), min_length=min_f,
                           progress=_layer_progress(d), detail=False)
     out = {"depth": d, "activation_regions": rc.activation_regions, "affine_pieces": rc.affine_pieces,

@@ -26,23 +26,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from dltv.checks.cli_regions import parse_fractions
 from dltv.numerics.models import AffineChain, as_chain
 from dltv.numerics.threads import one_thread
 
 DTYPE = torch.float64
-
-
-def _fractions(name: str, values, n: int | None = None) -> list[Fraction]:
-    """Exact rationals from numbers or strings like ``1/3`` or ``0.25`` (read exactly)."""
-    items = [t.strip() for t in values.split(",")] if isinstance(values, str) else list(values)
-    try:
-        out = [v if isinstance(v, Fraction) else Fraction(v) if isinstance(v, (int, str)) else Fraction(float(v))
-               for v in items]
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise ValueError(f"{name} must be numbers like 1/3 or 0.25, got {values!r}") from None
-    if n is not None and len(out) != n:
-        raise ValueError(f"{name} must have {n} values, got {len(out)}")
-    return out
 
 
 def _points(name: str, text, d0: int, k: int) -> list[list[Fraction]]:
@@ -50,7 +38,7 @@ def _points(name: str, text, d0: int, k: int) -> list[list[Fraction]]:
     items = [t for t in text.split(";")] if isinstance(text, str) else list(text)
     if len(items) != k:
         raise ValueError(f"{name} must give {k} points separated by ';', got {len(items)}")
-    pts = [_fractions(name, p.tolist() if hasattr(p, "tolist") else p) for p in items]
+    pts = [parse_fractions(name, p.tolist() if hasattr(p, "tolist") else p) for p in items]
     if any(len(p) != d0 for p in pts):
         raise ValueError(f"{name} points must have the model's input dimension {d0}, got {[len(p) for p in pts]}")
     return pts
@@ -108,7 +96,7 @@ def inspect_regions(model: Any, *, interval=None, box=None, slice_points=None, s
         if chain.activation not in ("relu", "identity"):
             raise ValueError("1-d counts need ReLU hidden layers (the exact 1-d counter's network)")
         if d0 == 1:
-            lo, hi = _fractions("interval", interval if interval is not None else (-1, 1), 2)
+            lo, hi = parse_fractions("interval", interval if interval is not None else (-1, 1), 2)
             layers, kind, domain = chain.pairs(), "interval", [str(lo), str(hi)]
         else:
             if interval is not None:
@@ -126,14 +114,14 @@ def inspect_regions(model: Any, *, interval=None, box=None, slice_points=None, s
     if d0 == 2:
         if slice_points is not None:
             raise ValueError("slice applies to inputs of dimension > 2; a 2-d model is partitioned in its box")
-        box_f = _fractions("box", box if box is not None else (-1, 1, -1, 1), 4)
+        box_f = parse_fractions("box", box if box is not None else (-1, 1, -1, 1), 4)
         net, kind, domain = chain, "box", [str(v) for v in box_f]
     else:
         if slice_points is None:
             raise ValueError(f"the model's input is {d0}-d: give a slice through three points (p0;p1;p2) or a "
                              "segment (p;q)")
         pts = _points("slice", slice_points, d0, 3)
-        box_f = _fractions("box", box if box is not None else (0, 1, 0, 1), 4)
+        box_f = parse_fractions("box", box if box is not None else (0, 1, 0, 1), 4)
         net, kind = slice_spec(chain, *pts), "slice"
         domain = [str(v) for v in box_f] + [";".join(",".join(map(str, p)) for p in pts)]
     part = planar_partition(net, box_f)
