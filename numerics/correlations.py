@@ -20,6 +20,8 @@ The sampler is bound by its random numbers: on the CPU they come from numpy's PC
 works on without copies (:class:`NormalBuffer`); on a GPU from torch.  For one input and a
 positively homogeneous sigma, :func:`chi2_forward` is an exact shortcut that needs two or three
 random numbers per layer instead of n (``sample_collapsed`` takes it by default where it applies).
+For two inputs and a positively homogeneous sigma each hidden layer is one compiled pass over its
+noise (:mod:`dltv.numerics.fused`) instead of five torch passes.
 """
 from __future__ import annotations
 
@@ -192,6 +194,22 @@ def _next_metric(z: torch.Tensor, act: Activation, C_W: float, C_b: float, k: in
     return g
 
 
+def _fused_step(act: Activation, k: int, m: int, device: torch.device, C_W: float, C_b: float):
+    """The one-pass layer step of :mod:`dltv.numerics.fused` where it applies (CPU, two inputs, no
+    direction, sigma in :data:`HOMOGENEOUS_SLOPES`): ``step(eps, g)`` -> next metric; else None."""
+    if not (device.type == "cpu" and k == m == 2 and act.name in HOMOGENEOUS_SLOPES):
+        return None
+    from dltv.numerics.fused import homogeneous_metric_2x2
+
+    slopes = HOMOGENEOUS_SLOPES[act.name]
+
+    def step(eps: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        out = np.empty(tuple(g.shape))
+        return torch.from_numpy(homogeneous_metric_2x2(eps.numpy(), np.ascontiguousarray(g.numpy()),
+                                                       slopes, C_W, C_b, out))
+    return step
+
+
 def collapsed_forward(g1: torch.Tensor, draw: Callable[[int], torch.Tensor], widths: Sequence[int],
                       activation: str, C_W: float, C_b: float, k: int, layers: Sequence[int]) -> NetworkStats:
     """Run the collapsed recursion; ``draw(rows)`` returns fresh standard normals of shape (N, m, rows).
@@ -199,20 +217,25 @@ def collapsed_forward(g1: torch.Tensor, draw: Callable[[int], torch.Tensor], wid
     ``g1`` is the first-layer (extended) metric (m, m).  Deterministic given the draws, network by
     network (so any split of the batch gives the same per-network results).  The draws may be a
     reused buffer: each layer's noise is turned into its pre-activations in place, and the outputs
-    are copied out.
+    are copied out.  On the CPU, for two inputs and a positively homogeneous sigma, the hidden
+    layers take the one-pass compiled step (:func:`_fused_step`), which reads the noise once.
     """
     act = get_activation(activation)
     n_layers = len(widths) - 1
     slot = {l: i for i, l in enumerate(layers)}
-    metric = g = None
+    metric = g = fused = None
     for l in range(1, n_layers + 1):
         eps = draw(widths[l])  # drawn layer by layer: the noise is still in cache when used
         if metric is None:
             c, m = eps.shape[0], eps.shape[1]
             metric = torch.empty(c, len(layers), m, m, dtype=eps.dtype, device=eps.device)
             g = g1.expand(c, m, m)
+            fused = _fused_step(act, k, m, eps.device, C_W, C_b)
         if l in slot:
             metric[:, slot[l]] = g
+        if l < n_layers and fused is not None:
+            g = fused(eps, g)
+            continue
         z = _rows_with_covariance_(eps, g)
         if l < n_layers:
             g = _next_metric(z, act, C_W, C_b, k)

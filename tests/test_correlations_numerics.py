@@ -220,6 +220,41 @@ def test_cholesky_2x2_against_lapack_on_definite_matrices():
     torch.testing.assert_close(torch.cat([s00, s10, s11], 1), ref[:, [0, 1, 1], [0, 0, 1]], rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "abs", "linear"])
+def test_fused_metric_step_matches_the_torch_step(activation):
+    """The one-pass compiled step against the torch ops it replaces, on the same normals, with the
+    degenerate metrics of _psd_batch (dead layers, a dead first variable, scales 1e-150..1e150)."""
+    from dltv.numerics.correlations import HOMOGENEOUS_SLOPES, _next_metric, _rows_with_covariance_
+    from dltv.numerics.fused import homogeneous_metric_2x2
+    from dltv.numerics.networks import get_activation
+
+    g = _psd_batch(33)
+    eps = torch.randn(g.shape[0], 2, 37, dtype=torch.float64, generator=gen(34))
+    got = homogeneous_metric_2x2(eps.numpy(), g.numpy(), HOMOGENEOUS_SLOPES[activation], 1.7, 0.3,
+                                 np.empty(tuple(g.shape)))
+    want = _next_metric(_rows_with_covariance_(eps.clone(), g), get_activation(activation), 1.7, 0.3, 2)
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-13, atol=0)
+
+
+def test_collapsed_sampler_takes_the_fused_step_with_the_same_law():
+    """sample_collapsed on the default (fused) path and with the fused step switched off: the same
+    draws, so the same networks up to rounding; a tanh run never takes the fused step."""
+    import dltv.numerics.correlations as corr
+
+    args = ((6, 9, 9, 9, 1), "relu", 2.0, 0.1, [[1.0, 0.5, -1.0, 0.0, 2.0, 1.0], [0.2, 0.3, 0.4, 0.0, 0.0, 1.0]], 300)
+    fused = sample_collapsed(*args, layers=[2, 4], generator=gen(35))
+    original = corr._fused_step
+    try:
+        corr._fused_step = lambda *a: None
+        plain = sample_collapsed(*args, layers=[2, 4], generator=gen(35))
+    finally:
+        corr._fused_step = original
+    torch.testing.assert_close(fused.metric, plain.metric, rtol=1e-13, atol=0)
+    torch.testing.assert_close(fused.outputs, plain.outputs, rtol=1e-12, atol=1e-14)
+    assert corr._fused_step(corr.get_activation("tanh"), 2, 2, torch.device("cpu"), 1.0, 0.0) is None
+    assert corr._fused_step(corr.get_activation("relu"), 2, 4, torch.device("cpu"), 2.0, 0.0) is None
+
+
 # ---------------------------------------------------------------- generators and the noise floor
 
 
