@@ -1035,6 +1035,7 @@ def _kappa6_formula(activation, C_W, C_b, K, layer):
 
 
 # ============================================================== K*=0 class: 1/K to higher order, kappa_6 at large depth
+@lru_cache(maxsize=None)
 def _k0_class(act) -> sp.Expr:
     """C_W at K*=0 criticality; ValueError naming the activation outside the class."""
     crit = criticality(act)
@@ -1048,15 +1049,21 @@ def _k0_map_series(act, order: int) -> tuple:
     """Exact Taylor coefficients (1, a_1, a_2, ...) of g(K) = C_W <sigma^2>_K at criticality, up to K^order."""
     cw = _k0_class(act)
     z = sp.Symbol("z", real=True)
-    square = act.expr.subs(_t, z) ** 2
-    try:  # sympy's ring series: ~20x faster than sp.series where it knows the function (tanh, sin)
-        series = rs_series(square, z, 2 * order + 2)
+    sigma, degree = act.expr.subs(_t, z), 2 * order + 2
+    try:  # sympy's ring series: much faster than sp.series where it knows the function (tanh, sin)
+        series = rs_series(sigma, z, degree)
         if any(any(m[:-1]) for m in series):  # a term left in another generator: not a plain Taylor series
             raise ValueError("not a series in z alone")
         taylor = {m[-1]: series.ring.domain.to_sympy(v) for m, v in series.items()}
     except Exception:  # noqa: BLE001 - any function rs_series does not know (erf, user expressions)
-        poly = sp.Poly(sp.series(square, z, 0, 2 * order + 2).removeO(), z)
-        taylor = {j: v for (j,), v in poly.terms()}
+        taylor = {j: v for (j,), v in sp.Poly(sp.series(sigma, z, 0, degree).removeO(), z).terms()}
+    # the square of the truncated series, truncated (sp.series of sigma^2 itself is far slower)
+    square = {}
+    for i, u in taylor.items():
+        for j, v in taylor.items():
+            if i + j < degree:
+                square[i + j] = square.get(i + j, 0) + u * v
+    taylor = square
     # Isserlis: <z^(2m)>_K = (2m-1)!! K^m
     return tuple(cw * taylor.get(2 * m, 0) * sp.factorial2(2 * m - 1) for m in range(1, order + 1))
 
