@@ -961,18 +961,19 @@ def _six_point(ctx):
     depth = max(SIX_POINT_LAYERS)
     r = tc.six_point_recursion("tanh", 1, 0, 1.0, depth)
     K = np.array(r["K"])
-    pred, local = np.array(r["c3"]) / K**3, np.array(r["c3_local"]) / K**3
+    local = np.array(r["c3_local"]) / K**3
     est = {}
     for n in SIX_POINT_WIDTHS:
-        G = _collapsed(ctx, (1,) + (n,) * (depth - 1) + (1,), "tanh", 1.0, 0.0, X1, n_networks, _seeded(ctx, n)).G
-        G = G[:, :, 0, 0].cpu().numpy()
+        widths = (1,) + (n,) * (depth - 1) + (1,)
+        G = _collapsed(ctx, widths, "tanh", 1.0, 0.0, X1, n_networks, _seeded(ctx, n)).G[:, :, 0, 0].cpu().numpy()
         est[n] = {l: _n2_kappa3(G[:, l - 1], n, K[l - 1]) for l in range(3, depth + 1)}
     points, rich = [], {}
     lo, hi = SIX_POINT_WIDTHS
     for l in SIX_POINT_LAYERS:
         v, se = rich[l] = _richardson(est[lo][l], est[hi][l])
-        points.append(Point(f"layer {l}: n²κ₆/(15K³) (Richardson n={lo},{hi})", float(pred[l - 1]), v, se=se,
-                            control=float(local[l - 1]), n=n_networks, target=0.1))
+        exact = _formula("correlations.kappa6", activation="tanh", C_W=1, C_b=0, K=1, layer=l)  # 30 digits
+        points.append(Point(f"layer {l}: n²κ₆/(15K³) (Richardson n={lo},{hi})", exact["kappa6_n2_over_K3"] / 15,
+                            v, se=se, control=float(local[l - 1]), n=n_networks, target=0.1))
     # real weight matrices at one small setting: the same statistic as the collapsed sampler's, same width
     n, l = SIX_POINT_REAL
     real = sample_networks((1,) + (n,) * (l - 1) + (1,), "tanh", 1.0, 0.0, X1, n_networks // 3, layers=(l,),
@@ -980,7 +981,7 @@ def _six_point(ctx):
     e_real = _n2_kappa3(real.G[:, 0, 0, 0].cpu().numpy(), n, K[l - 1])
     points.append(Point(f"real − collapsed weights, n={n}, layer {l}: n²κ₆/(15K³)", 0.0,
                         e_real.mean - est[n][l].mean, se=float(np.hypot(e_real.se, est[n][l].se)), control=0.0,
-                        control_estimate=e_real.mean, control_se=e_real.se, n=n_networks))
+                        control_estimate=e_real.mean, control_se=e_real.se, n=e_real.n))
     long = tc.six_point_recursion("tanh", 1, 0, 1.0, 12)
     ells, Kl = np.arange(1, 13), np.array(long["K"])
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -997,15 +998,16 @@ def _six_point(ctx):
     ax.set_title("tanh at criticality: six-point cumulant (1/n² coefficient)")
     ax.legend(fontsize=8)
     return Measurement(points, n=n_networks, figures={"tanh-six-point-vs-depth": fig},
-                       notes="Estimator: n²κ₃(Ĝ^(ℓ))/K³ with Fisher's unbiased k-statistic and its influence-function SE "
-                             "(κ₆(z) = 15κ₃(Ĝ) exactly, so this is n²κ₆/(15K³)); its O(1/n) remainder (≈10% at n=8, "
-                             "ℓ=6) is removed by Richardson 2f(16) − f(8), leaving ≈1% (from widths 8..64 with "
-                             "4·10⁵ networks each), below the SE. Prediction: the float64 recursion (equal to the "
-                             "30-digit correlations.kappa6 within 1e-12). Control: the conditional third cumulants "
-                             "alone carried forward, c₃' = χ³c₃ + C_W³t (the cross terms with the four-point vertex "
-                             "dropped); the Gaussian value κ₆ = 0 is rejected further still. Real weights: the "
-                             "same statistic at n=8, layer 4 (5·10⁴ networks) against the collapsed sampler (difference 0); its "
-                             "control is κ₆ = 0 on the real-weight data. The 10% target is met with --full.")
+                       notes="Estimator: n²κ₃(Ĝ^(ℓ))/K³ with Fisher's unbiased k-statistic and its "
+                             "influence-function SE (κ₆(z) = 15κ₃(Ĝ) exactly, so this is n²κ₆/(15K³)); its O(1/n) "
+                             "remainder (≈10% at n=8, ℓ=6) is removed by Richardson 2f(16) − f(8), leaving ≈1% (from "
+                             "widths 8..64 with 4·10⁵ networks each), below the SE. Prediction: the 30-digit "
+                             "correlations.kappa6 (the float64 recursion, equal within 1e-12, draws the figure). "
+                             "Control: the conditional third cumulants alone carried forward, c₃' = χ³c₃ + C_W³t (the "
+                             "cross terms with the four-point vertex dropped); the Gaussian value κ₆ = 0 is rejected "
+                             "further still. Real weights: the same statistic at n=8, layer 4 (5·10⁴ networks) against "
+                             "the collapsed sampler (difference 0); its control is κ₆ = 0 on the real-weight data. "
+                             "The 10% target is met with --full.")
 
 
 K0_CASES = (("tanh", sp.Rational(1, 200)), ("erf", 1), ("sin", 1))  # tanh: the series holds from K = 1/200 on
@@ -1033,7 +1035,7 @@ def _k0_symbolic():
               "Aℓ + c log ℓ + C_0 + Σ P_k(log ℓ)/ℓ^k solved order by order (PDLT §5.3.3 for the leading 1/(−a_1 ℓ))",
        statement="At K*=0 criticality 1/K^(ℓ) = Aℓ + c log ℓ + C_0 + P_1(log ℓ)/ℓ + P_2(log ℓ)/ℓ² + … with "
                  "tanh A=2, c=−5/6; erf A=2, c=−1/3; sin A=1, c=1/3: the exact 40-digit recursion at ℓ = 300, 1000 "
-                 "lies within the first omitted term of it (C_0 from the deepest layer).",
+                 "lies within twice the first omitted term of it (C_0 from the deepest layer).",
        seed=2120, stochastic=False, formula=_k0_symbolic,
        predicted="1/K^(ℓ) from the large-ℓ expansion (A, c, P_1, P_2)", measured="40-digit recursion to ℓ = 3000")
 def _k0_expansion(ctx):
@@ -1048,17 +1050,18 @@ def _k0_expansion(ctx):
         u = [1 / k for k in tc.k0_kernel_trajectory(name, K1, deepest)]
         with mpmath.workdps(40):
             # C_0 from the deepest layer, with P_1..P_3 (its error ~ P_4/ℓ⁴ there, far below every tolerance)
-            C0 = mpmath.findroot(lambda c0: _k0_expansion_value(e, deepest, c0, 3) - u[-1], u[-1] - e["A"] * deepest)
+            C0 = mpmath.findroot(lambda c0: _k0_expansion_value(e, deepest, c0, 3) - u[-1],
+                                 u[-1] - e["A"] * deepest)
         fit_err = abs(_k0_expansion_value(e, deepest, C0, 3) - _k0_expansion_value(e, deepest, C0, 2))
         for i, l in enumerate(checked):
-            pred = _k0_expansion_value(e, l, C0, 2)
-            first_omitted = abs(_k0_expansion_value(e, l, C0, 3) - pred)
+            at = _formula("correlations.k0_inverse_kernel", activation=name, layer=l, C_0=mpmath.nstr(C0, 40))
+            pred, first_omitted = at["inv_K"], at["first_omitted"]
             if i % 2 == 0:  # control: no log term, the constant taken at the deepest layer
                 label, c_w = "no log term", 0
             else:  # control: another activation's log coefficient
                 label, c_w = f"{K0_OTHER[name]}'s c", exp[K0_OTHER[name]]["c"]
             control = e["A"] * l + c_w * mpmath.log(l) + (u[-1] - e["A"] * deepest - c_w * mpmath.log(deepest))
-            points.append(Point(f"{name} ℓ={l}: 1/K (control: {label})", float(pred), float(u[l - 1]),
+            points.append(Point(f"{name} ℓ={l}: 1/K (control: {label})", pred, float(u[l - 1]),
                                 tol=float(2 * first_omitted + fit_err), control=float(control)))
         grid = [int(l) for l in np.unique(np.geomspace(10, deepest, 40).astype(int))]
         lead = [float(u[l - 1] - e["A"] * l - e["c"] * mpmath.log(l) - C0) for l in grid]
@@ -1066,20 +1069,21 @@ def _k0_expansion(ctx):
         residuals[name] = (grid, lead, rate)
     fig, ax = plt.subplots(figsize=(6, 4))
     for (name, (grid, lead, rate)), color in zip(residuals.items(), ("C0", "C1", "C2")):
-        ax.loglog(grid, np.abs(lead), "o", color=color, ms=3, label=f"{name}: |1/K − Aℓ − c log ℓ − C₀| (recursion)")
+        ax.loglog(grid, np.abs(lead), "o", color=color, ms=3,
+                  label=f"{name}: |1/K − Aℓ − c log ℓ − C₀| (recursion)")
         ax.loglog(grid, np.abs(rate), "-", color=color, lw=0.8, label=f"{name}: |P₁/ℓ + P₂/ℓ²| (predicted rate)")
     ax.set_xlabel("layer ℓ")
     ax.set_ylabel("residual")
     ax.set_title("K*=0 criticality: 1/K converges to Aℓ + c log ℓ + C₀ at the predicted rate")
     ax.legend(fontsize=7)
     return Measurement(points, figures={"k0-inverse-kernel-residual": fig},
-                       notes="Exact side: the recursion K' = C_W⟨σ²⟩_K at 40 digits (erf, sin: closed forms from K^(1)=1; "
-                             "tanh: its exact Taylor series, checked against 35-digit quadrature, from K^(1)=1/200, "
-                             "so its C_0 ≈ 200). Prediction: the expansion through P_2 with C_0 solved at the deepest "
-                             "layer. Tolerance (the resolution): twice the first omitted term P_3(log ℓ)/ℓ³ of the "
-                             "asymptotic series plus the C_0 fit error. Controls: the same data against Aℓ + C_0 "
-                             "(no log term) or against another activation's log coefficient, each with its constant "
-                             "taken at the deepest layer.")
+                       notes="Exact side: the recursion K' = C_W⟨σ²⟩_K at 40 digits (erf, sin: closed forms from "
+                             "K^(1)=1; tanh: its exact Taylor series, checked against 35-digit quadrature, from "
+                             "K^(1)=1/200, so its C_0 ≈ 200). Prediction: the expansion through P_2 with C_0 solved at "
+                             "the deepest layer (correlations.k0_inverse_kernel). Tolerance (the resolution): twice the "
+                             "first omitted term P_3(log ℓ)/ℓ³ of the asymptotic series plus the C_0 fit error. "
+                             "Controls: the same data against Aℓ + C_0 (no log term) or against another activation's "
+                             "log coefficient, each with its constant taken at the deepest layer.")
 
 
 def test_claim(claim_result):

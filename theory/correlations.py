@@ -1020,7 +1020,7 @@ def six_point_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = Fals
                    "equal widths n)",
          params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER],
          symbolic=lambda: {
-             "kappa6": sp.Eq(sp.Symbol("kappa_6(z)"), 15 * sp.Symbol("kappa_3(G)")),
+             "kappa6": sp.Eq(sp.Function("kappa_6")(sp.Symbol("z")), 15 * sp.Function("kappa_3")(sp.Symbol("G"))),
              "c3": sp.Eq(sp.Symbol("c3'"), sp.Symbol("chi_par") ** 3 * sp.Symbol("c3")
                          + 3 * sp.Symbol("chi_par") ** 2 * sp.Symbol("f''") * sp.Symbol("V") ** 2
                          + 3 * C_W**2 * sp.Symbol("chi_par") * sp.Symbol("h'") * sp.Symbol("V")
@@ -1080,8 +1080,11 @@ def k0_inverse_kernel_expansion(activation, order: int = 3) -> dict:
     tanh: A = 2, c = -5/6, P_1 = (25/72) log l + ...; erf: A = 2, c = -1/3; sin: A = 1, c = 1/3.
     Returns {"A", "c", "P": [P_1, ..., P_order] in the symbols "L" (= log l) and "C_0", "L", "C_0"}.
     """
-    act = get_activation(activation)
-    order = check_int("order", order, 1, 6)
+    return dict(_k0_expansion(get_activation(activation), check_int("order", order, 1, 6)))
+
+
+@lru_cache(maxsize=None)
+def _k0_expansion(act, order: int) -> dict:
     a = _k0_map_series(act, order + 3)
     A = -a[1]
     top = order + 1  # the equation is matched through x^(order+1)
@@ -1177,9 +1180,10 @@ def k0_kappa6_asymptotics(activation="tanh") -> dict:
 
     Proof idea: insert K = 1/(A l), V = v l K^2, c3 = w l^2 K^3 into the recursions of :func:`six_point_recursion`
     with the small-K expansions chi_par = 1 + 2a_1 K, f'' = 2a_1, C_W^2 h' = 4K, C_W^3 t = 8K^3 (sigma_1^2 C_W = 1)
-    and match the 1/l^2 terms: -v = 2 - 4v gives v = 2/3; -w = 6a_1 v^2/A + 12 v/... , i.e. 5w = 16/3.  The
-    source C_W^3 t ~ l^-3 is subleading; the curvature term 3 chi^2 f'' V^2 contributes -8/3 and the cross
-    term 3 C_W^2 chi h' V contributes +8 to 5w.
+    and match the 1/l^2 terms (in units of l K^2 for V, l K^3 for c3; a_1/A = -1): the shifts give -v and -w,
+    (chi^2 - 1) V and (chi^3 - 1) c3 give -4v and -6w, so -v = 2 - 4v (v = 2/3) and
+    -w = -6w + 6 a_1 v^2/A + 12 v, i.e. 5w = -8/3 + 8 = 16/3: the curvature term 3 chi^2 f'' V^2 gives -8/3,
+    the cross term 3 C_W^2 chi h' V gives +8, and the source C_W^3 t ~ l^-3 is subleading.
     """
     act = get_activation(activation)
     cw = _k0_class(act)
@@ -1220,7 +1224,7 @@ _k0_asymptotics_cached = lru_cache(maxsize=None)(lambda name: k0_asymptotics(nam
                             + (sp.Symbol("a_1") ** 2 - sp.Symbol("a_2")) / sp.Symbol("A") * sp.log(sp.Symbol("l"))
                             + sp.Symbol("C_0")),
              "V": sp.Eq(sp.Symbol("V/K^2"), sp.Rational(2, 3) * sp.Symbol("l")),
-             "kappa6": sp.Eq(sp.Symbol("n^2 kappa_6/K^3"), 16 * sp.Symbol("l") ** 2)})
+             "kappa6": sp.Eq(sp.Symbol("n") ** 2 * sp.Symbol("kappa_6") / sp.Symbol("K") ** 3, 16 * sp.Symbol("l") ** 2)})
 def _k0_asymptotics_formula(activation, layer):
     act = get_activation(activation)
     _k0_class(act)
@@ -1238,3 +1242,24 @@ def _k0_asymptotics_formula(activation, layer):
         out["K"] = sp.N(1 / (e["A"] * layer + e["c"] * sp.log(layer)), MP_DPS)
         out.update({key: f.subs(l, layer) for key, f in forms.items()})
     return out
+
+
+@formula("correlations.k0_inverse_kernel",
+         source="derived (theory k0_inverse_kernel_expansion): u = 1/K solves u(l+1) - u(l) = 1/g(1/u) - u at K*=0 "
+                "criticality; the large-l ansatz solved order by order",
+         statement="1/K^(l) = A l + c log l + C_0 + P_1(log l)/l + P_2(log l)/l^2 + O(log^3 l / l^3) (tanh, erf, sin)",
+         params=[Param("activation", "choice", "a K*=0 activation (tanh, erf, sin)", choices=activation_names),
+                 _LAYER, Param("C_0", "real", "the constant of 1/K (set by K^(1))")],
+         symbolic=lambda: sp.Eq(1 / sp.Symbol("K^(l)"), sp.Symbol("A") * sp.Symbol("l")
+                                + sp.Symbol("c") * sp.log(sp.Symbol("l")) + sp.Symbol("C_0")
+                                + sp.Function("P_1")(sp.log(sp.Symbol("l"))) / sp.Symbol("l")
+                                + sp.Function("P_2")(sp.log(sp.Symbol("l"))) / sp.Symbol("l") ** 2))
+def _k0_inverse_kernel_formula(activation, layer, C_0):
+    """{"inv_K": the expansion through P_2 at l, "first_omitted": |P_3(log l)|/l^3, "A", "c"} (30 digits)."""
+    e = k0_inverse_kernel_expansion(activation, 3)
+    L = sp.log(layer)
+    terms = [sp.N(P.subs({e["L"]: L, e["C_0"]: C_0}) / sp.Integer(layer) ** k, MP_DPS + 10)
+             for k, P in enumerate(e["P"], start=1)]
+    inv_K = sp.N(e["A"] * layer + e["c"] * L + C_0, MP_DPS + 10) + terms[0] + terms[1]
+    return {"inv_K": sp.Float(inv_K, MP_DPS), "first_omitted": sp.Float(abs(terms[2]), MP_DPS), "A": e["A"],
+            "c": e["c"]}
