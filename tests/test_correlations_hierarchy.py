@@ -148,6 +148,15 @@ def test_formula_cli_and_bad_input(capsys):
     out = json.loads(capsys.readouterr().out)["value"]
     assert out["inv_K_log"] == pytest.approx(-1 / 3) and out["kappa6_n2_over_K3"] == pytest.approx(1600)
     assert out["K"] == pytest.approx(1 / (20 - np.log(10) / 3))
+    assert main(["formula", "eval", "correlations.k0_inverse_kernel", "activation=sin", "layer=100", "C_0=1/2",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["exact"]
+    e = C.k0_inverse_kernel_expansion("sin", 3)
+    with mpmath.workdps(40):
+        ref = _expansion(e, 100, mpmath.mpf(1) / 2, 2)
+        assert abs(mpmath.mpf(out["inv_K"]) - ref) < 1e-27 * ref
+        omitted = abs(_expansion(e, 100, mpmath.mpf(1) / 2, 3) - ref)
+        assert abs(mpmath.mpf(out["first_omitted"]) - omitted) < 1e-20 * omitted
     assert main(["formula", "eval", "correlations.k0_asymptotics", "activation=relu"]) == 2
     assert "K*=0" in capsys.readouterr().err
     assert main(["formula", "eval", "correlations.kappa6", "activation=tanh", "C_W=1", "C_b=0", "K=0",
