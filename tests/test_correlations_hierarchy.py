@@ -131,6 +131,9 @@ def test_trajectory_series_against_quadrature_and_closed_forms():
             series = C.k0_kernel_trajectory("tanh", k, 2)[1]
             quad = G.mp_node_expect(act, ((0, 2),), mpmath.mpf(k), 35)[0]
             assert abs(series - quad) < 1e-33 * quad
+    # above the series' range the quadrature path, against the registered kernel recursion
+    deep, ref = C.k0_kernel_trajectory("tanh", 1, 4)[-1], C.kernel_layer("tanh", 1, 0, 1, 4)
+    assert abs(deep - ref) < 1e-29 * ref
     # erf written as a user expression (no closed form: series and quadrature) against the arcsin form
     plain = custom(C.get_activation("erf").expr, name="erf (plain)")
     a = C.k0_kernel_trajectory(plain, sp.Rational(1, 300), 40)
