@@ -21,7 +21,8 @@ from scipy.stats import norm  # noqa: E402
 from dltv.checks.claims import Measurement, Point, assert_result, claim  # noqa: E402
 from dltv.numerics.estimators import mean_se  # noqa: E402
 from dltv.numerics.correlations import (compare_stats, control_variate_mean, martingale_increments, mean_shift_cv,  # noqa: E402
-                                  naive_interneuron_covariance, sample_collapsed, vertex, vertex_entry)
+                                  naive_interneuron_covariance, sample_collapsed, third_cumulant, vertex,
+                                  vertex_entry)
 from dltv.numerics.networks import sample_networks, sample_ntk  # noqa: E402
 from dltv.theory import correlations as tc  # noqa: E402
 from dltv.theory import gaussian as tg  # noqa: E402
@@ -924,6 +925,165 @@ def _criticality(ctx):
                              "Critical C_W: 1/χ_⊥ measured at C_W = 1 and K^(1) = 1e-4 (O(K) bias ≈ 2e-4); controls: "
                              "He initialisation C_W = 2 for tanh, the tanh value 1 for erf. Predictions: the "
                              "registered correlations.susceptibilities and correlations.criticality.")
+
+
+# ============================================================== 1/n²: the six-point cumulant; K*=0 depth expansions
+SIX_POINT_WIDTHS, SIX_POINT_LAYERS, SIX_POINT_REAL = (8, 16), (4, 6), (8, 4)  # real weights: (width, layer)
+
+
+def _six_point_symbolic():
+    c3, chi, V = sp.Symbol("c₃"), sp.Symbol("χ_∥"), sp.Symbol("V")
+    return {"κ₆": sp.Eq(sp.Symbol("κ₆(z)"), 15 * sp.Symbol("κ₃(Ĝ)")),
+            "recursion": sp.Eq(sp.Symbol("c₃'"), chi**3 * c3 + 3 * chi**2 * sp.Symbol("f''") * V**2
+                               + 3 * sp.Symbol("C_W") ** 2 * chi * sp.Symbol("h'") * V
+                               + sp.Symbol("C_W") ** 3 * sp.Symbol("t")),
+            "asymptote": sp.Eq(sp.Symbol("n²κ₆/K³"), 16 * sp.Symbol("ℓ") ** 2)}
+
+
+def _n2_kappa3(G, n, K):
+    """n² κ₃(Ĝ)/K³ = n² κ₆(z)/(15 K³) with its SE (unbiased k-statistic)."""
+    return third_cumulant(G).scaled(n * n / K**3)
+
+
+@claim("correlations.tanh.six-point-cumulant",
+       source="derived: κ₆(z) = 15 κ₃(Ĝ) exactly (z | past ~ N(0, Ĝ)); law of total cumulance + delta method on the "
+              "metric chain gives the 1/n² recursion c₃' = χ³c₃ + 3χ²f''V² + 3C_W²χh'V + C_W³t (theory "
+              "six_point_recursion; Hanin 2204.01058: cumulants of order 2k are O(n^{-(k-1)}))",
+       statement="For tanh at criticality (C_W=1, C_b=0, K^(1)=1, one input) the six-point cumulant of a neuron is "
+                 "κ₆ = c₆/n² + O(n⁻³) with the coefficient c₆ = 15c₃ of the 1/n² recursion, growing like ℓ² "
+                 "(n²κ₆/K³ → 16ℓ² deep in the network) — not the local third cumulants alone carried forward "
+                 "(Richardson extrapolation in n = 8, 16; one real-weight point).",
+       seed=2119, stochastic=True, formula=_six_point_symbolic,
+       predicted="1/n² coefficient n²κ₆/(15K³) (six-point recursion)",
+       measured="κ₃(Ĝ) of 1.5·10⁵ collapsed nets, n=8, 16, Richardson; real weights n=8")
+def _six_point(ctx):
+    n_networks = 600_000 if ctx.full else 150_000
+    depth = max(SIX_POINT_LAYERS)
+    r = tc.six_point_recursion("tanh", 1, 0, 1.0, depth)
+    K = np.array(r["K"])
+    local = np.array(r["c3_local"]) / K**3
+    est = {}
+    for n in SIX_POINT_WIDTHS:
+        widths = (1,) + (n,) * (depth - 1) + (1,)
+        G = _collapsed(ctx, widths, "tanh", 1.0, 0.0, X1, n_networks, _seeded(ctx, n)).G[:, :, 0, 0].cpu().numpy()
+        est[n] = {l: _n2_kappa3(G[:, l - 1], n, K[l - 1]) for l in range(3, depth + 1)}
+    points, rich = [], {}
+    lo, hi = SIX_POINT_WIDTHS
+    for l in SIX_POINT_LAYERS:
+        v, se = rich[l] = _richardson(est[lo][l], est[hi][l])
+        exact = _formula("correlations.kappa6", activation="tanh", C_W=1, C_b=0, K=1, layer=l)  # 30 digits
+        points.append(Point(f"layer {l}: n²κ₆/(15K³) (Richardson n={lo},{hi})", exact["kappa6_n2_over_K3"] / 15,
+                            v, se=se, control=float(local[l - 1]), n=n_networks, target=0.1))
+    # real weight matrices at one small setting: the same statistic as the collapsed sampler's, same width
+    n, l = SIX_POINT_REAL
+    real = sample_networks((1,) + (n,) * (l - 1) + (1,), "tanh", 1.0, 0.0, X1, n_networks // 3, layers=(l,),
+                           generator=_seeded(ctx, 100), device=ctx.device)
+    e_real = _n2_kappa3(real.G[:, 0, 0, 0].cpu().numpy(), n, K[l - 1])
+    points.append(Point(f"real − collapsed weights, n={n}, layer {l}: n²κ₆/(15K³)", 0.0,
+                        e_real.mean - est[n][l].mean, se=float(np.hypot(e_real.se, est[n][l].se)), control=0.0,
+                        control_estimate=e_real.mean, control_se=e_real.se, n=e_real.n))
+    long = tc.six_point_recursion("tanh", 1, 0, 1.0, 12)
+    ells, Kl = np.arange(1, 13), np.array(long["K"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(ells, np.array(long["c3"]) / Kl**3, "k-", label="1/n² recursion c₃/K³")
+    ax.plot(ells, np.array(long["c3_local"]) / Kl**3, "k:", label="local third cumulants only (control)")
+    ax.plot(ells, 16 * ells**2 / 15, "k--", lw=0.8, label="asymptote (16/15)ℓ²")
+    ax.errorbar(list(rich), [v for v, _ in rich.values()], yerr=[4 * s for _, s in rich.values()], fmt="o",
+                color="C3", ms=4, capsize=2, label=f"MC, Richardson n={lo},{hi} (±4 SE)")
+    for n, color in zip(SIX_POINT_WIDTHS, ("C0", "C1")):
+        ax.plot(list(est[n]), [e.mean for e in est[n].values()], "x", color=color, label=f"MC raw n={n}")
+    ax.set_xlabel("layer ℓ")
+    ax.set_ylabel("n² κ₆ / (15 K³)")
+    ax.set_yscale("log")
+    ax.set_title("tanh at criticality: six-point cumulant (1/n² coefficient)")
+    ax.legend(fontsize=8)
+    return Measurement(points, n=n_networks, figures={"tanh-six-point-vs-depth": fig},
+                       notes="Estimator: n²κ₃(Ĝ^(ℓ))/K³ with Fisher's unbiased k-statistic and its "
+                             "influence-function SE (κ₆(z) = 15κ₃(Ĝ) exactly, so this is n²κ₆/(15K³)); its O(1/n) "
+                             "remainder (≈10% at n=8, ℓ=6) is removed by Richardson 2f(16) − f(8), leaving ≈1% (from "
+                             "widths 8..64 with 4·10⁵ networks each), below the SE. Prediction: the 30-digit "
+                             "correlations.kappa6 (the float64 recursion, equal within 1e-12, draws the figure). "
+                             "Control: the conditional third cumulants alone carried forward, c₃' = χ³c₃ + C_W³t (the "
+                             "cross terms with the four-point vertex dropped); the Gaussian value κ₆ = 0 is rejected "
+                             "further still. Real weights: the same statistic at n=8, layer 4 (5·10⁴ networks) against "
+                             "the collapsed sampler (difference 0); its control is κ₆ = 0 on the real-weight data. "
+                             "The 10% target is met with --full.")
+
+
+K0_CASES = (("tanh", sp.Rational(1, 200)), ("erf", 1), ("sin", 1))  # tanh: the series holds from K = 1/200 on
+K0_OTHER = {"tanh": "erf", "erf": "tanh", "sin": "tanh"}  # whose log coefficient the control borrows
+
+
+def _k0_expansion_value(e, l, C0, terms):
+    """A l + c log l + C_0 + Σ_{k ≤ terms} P_k(log l)/l^k at 40 digits."""
+    with mpmath.workdps(40):
+        L = mpmath.log(l)
+        out = e["A"] * l + e["c"] * L + C0
+        for k, P in enumerate(e["P_fns"][:terms], start=1):
+            out += P(L, C0) / mpmath.mpf(int(l)) ** k
+        return out
+
+
+def _k0_symbolic():
+    l, A, c = sp.symbols("ℓ A c")
+    return sp.Eq(1 / sp.Symbol("K^(ℓ)"), A * l + c * sp.log(l) + sp.Symbol("C_0")
+                 + sp.Function("P_1")(sp.log(l)) / l + sp.Function("P_2")(sp.log(l)) / l**2)
+
+
+@claim("correlations.k0.inverse-kernel-expansion",
+       source="derived (theory k0_inverse_kernel_expansion): u = 1/K obeys u(ℓ+1) − u(ℓ) = 1/g(1/u) − u; the ansatz "
+              "Aℓ + c log ℓ + C_0 + Σ P_k(log ℓ)/ℓ^k solved order by order (PDLT §5.3.3 for the leading 1/(−a_1 ℓ))",
+       statement="At K*=0 criticality 1/K^(ℓ) = Aℓ + c log ℓ + C_0 + P_1(log ℓ)/ℓ + P_2(log ℓ)/ℓ² + … with "
+                 "tanh A=2, c=−5/6; erf A=2, c=−1/3; sin A=1, c=1/3: the exact 40-digit recursion at ℓ = 300, 1000 "
+                 "lies within twice the first omitted term of it (C_0 from the deepest layer).",
+       seed=2120, stochastic=False, formula=_k0_symbolic,
+       predicted="1/K^(ℓ) from the large-ℓ expansion (A, c, P_1, P_2)", measured="40-digit recursion to ℓ = 3000")
+def _k0_expansion(ctx):
+    deepest = 10_000 if ctx.full else 3_000
+    checked = (300, 1000, 3000) if ctx.full else (300, 1000)
+    points, residuals = [], {}
+    exp = {name: tc.k0_inverse_kernel_expansion(name, 3) for name, _ in K0_CASES}
+    for e in exp.values():
+        e["P_fns"] = [sp.lambdify((e["L"], e["C_0"]), P, "mpmath") for P in e["P"]]
+    for name, K1 in K0_CASES:
+        e = exp[name]
+        u = [1 / k for k in tc.k0_kernel_trajectory(name, K1, deepest)]
+        with mpmath.workdps(40):
+            # C_0 from the deepest layer, with P_1..P_3 (its error ~ P_4/ℓ⁴ there, far below every tolerance)
+            C0 = mpmath.findroot(lambda c0: _k0_expansion_value(e, deepest, c0, 3) - u[-1],
+                                 u[-1] - e["A"] * deepest)
+        fit_err = abs(_k0_expansion_value(e, deepest, C0, 3) - _k0_expansion_value(e, deepest, C0, 2))
+        for i, l in enumerate(checked):
+            at = _formula("correlations.k0_inverse_kernel", activation=name, layer=l, C_0=mpmath.nstr(C0, 40))
+            pred, first_omitted = at["inv_K"], at["first_omitted"]
+            if i % 2 == 0:  # control: no log term, the constant taken at the deepest layer
+                label, c_w = "no log term", 0
+            else:  # control: another activation's log coefficient
+                label, c_w = f"{K0_OTHER[name]}'s c", exp[K0_OTHER[name]]["c"]
+            control = e["A"] * l + c_w * mpmath.log(l) + (u[-1] - e["A"] * deepest - c_w * mpmath.log(deepest))
+            points.append(Point(f"{name} ℓ={l}: 1/K (control: {label})", pred, float(u[l - 1]),
+                                tol=float(2 * first_omitted + fit_err), control=float(control)))
+        grid = [int(l) for l in np.unique(np.geomspace(10, deepest, 40).astype(int))]
+        lead = [float(u[l - 1] - e["A"] * l - e["c"] * mpmath.log(l) - C0) for l in grid]
+        rate = [float(_k0_expansion_value(e, l, C0, 2) - e["A"] * l - e["c"] * mpmath.log(l) - C0) for l in grid]
+        residuals[name] = (grid, lead, rate)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (name, (grid, lead, rate)), color in zip(residuals.items(), ("C0", "C1", "C2")):
+        ax.loglog(grid, np.abs(lead), "o", color=color, ms=3,
+                  label=f"{name}: |1/K − Aℓ − c log ℓ − C₀| (recursion)")
+        ax.loglog(grid, np.abs(rate), "-", color=color, lw=0.8, label=f"{name}: |P₁/ℓ + P₂/ℓ²| (predicted rate)")
+    ax.set_xlabel("layer ℓ")
+    ax.set_ylabel("residual")
+    ax.set_title("K*=0 criticality: 1/K converges to Aℓ + c log ℓ + C₀ at the predicted rate")
+    ax.legend(fontsize=7)
+    return Measurement(points, figures={"k0-inverse-kernel-residual": fig},
+                       notes="Exact side: the recursion K' = C_W⟨σ²⟩_K at 40 digits (erf, sin: closed forms from "
+                             "K^(1)=1; tanh: its exact Taylor series, checked against 35-digit quadrature, from "
+                             "K^(1)=1/200, so its C_0 ≈ 200). Prediction: the expansion through P_2 with C_0 solved at "
+                             "the deepest layer (correlations.k0_inverse_kernel). Tolerance (the resolution): twice the "
+                             "first omitted term P_3(log ℓ)/ℓ³ of the asymptotic series plus the C_0 fit error. "
+                             "Controls: the same data against Aℓ + C_0 (no log term) or against another activation's "
+                             "log coefficient, each with its constant taken at the deepest layer.")
 
 
 def test_claim(claim_result):

@@ -571,3 +571,21 @@ def validate_collapsed(widths: Sequence[int], activation: str, C_W: float, C_b: 
     out["max_abs_z"] = max(abs(r["z"]) for r in out["comparisons"])
     out["n"] = n_networks
     return out
+
+
+# ---------------------------------------------------------------- higher cumulants of the metric
+
+
+def third_cumulant(G) -> Estimate:
+    """kappa_3(G) = E (G - E G)^3: Fisher's unbiased k-statistic (``scipy.stats.kstat(G, 3)``) with its SE from
+    the influence function psi = d^3 - 3 s^2 d - k_3, d = G - mean (delta method; standard).
+
+    For an output z | past ~ N(0, G): kappa_6(z) = 15 kappa_3(G) (correlations.md §1.2, theory
+    ``six_point_recursion``), so this is the low-variance estimator of the six-point cumulant.
+    """
+    a = as_samples(G, "G", min_n=4).reshape(-1)
+    d = a - a.mean()
+    s2 = float(d @ d) / (a.size - 1)
+    k3 = float(sps.kstat(a, 3))
+    psi = d**3 - 3 * s2 * d
+    return Estimate(k3, float(psi.std(ddof=1) / math.sqrt(a.size)), int(a.size))

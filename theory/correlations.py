@@ -16,6 +16,9 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 import sympy as sp
+from sympy import QQ
+from sympy.polys.ring_series import rs_series
+from sympy.polys.rings import ring
 
 from dltv.theory import gaussian as G
 from dltv.theory.activations import activation_names, get_activation, t as _t
@@ -936,3 +939,327 @@ def k0_asymptotics(activation="tanh") -> dict:
 def tanh_asymptotics() -> dict:
     """:func:`k0_asymptotics` for tanh (C_W = 1, C_b = 0)."""
     return k0_asymptotics("tanh")
+
+
+# ============================================================== 1/n^2: the six-point cumulant (single input)
+def _metric_map_moments(act, k, mp: bool = False) -> dict:
+    """Conditional law of the next metric given G = K, per unit C_W (floats, or mpf at 35 digits when ``mp``).
+
+    With Y = sigma(sqrt(K) xi)^2: phi = E Y = <s^2>_K and its K-derivatives phi', phi''; h = Var Y = <s^4> - phi^2
+    and h' = d<s^4>/dK - 2 phi phi' (Price: d<F>_K/dK = <F''>/2, (s^4)'' = 12 s^2 s'^2 + 4 s^3 s''); t = kappa_3(Y) =
+    <s^6> - 3<s^4>phi + 2phi^3.  Homogeneous sigma: <s^{2m}>_K = M_m K^m exactly.
+    """
+    if act.family == "homogeneous":
+        conv = (lambda e: G.mp_value(e, MP_DPS + 5)) if mp else (lambda e: float(sp.N(e, 20)))
+        m1, m2, m3 = (conv(G.homogeneous_moment_1d(act, 2 * j, 0, 1)) for j in (1, 2, 3))
+        return {"phi": m1 * k, "phi1": m1, "phi2": 0 * m1, "h": (m2 - m1**2) * k**2,
+                "h1": 2 * (m2 - m1**2) * k, "t": (m3 - 3 * m1 * m2 + 2 * m1**3) * k**3}
+    _require_smooth(act)
+    if mp:
+        m = lambda *spec: G.mp_node_expect(act, spec, k, MP_DPS + 5)[0]  # noqa: E731
+        phi1, phi2 = _variance_map_derivatives_mp(act, k, MP_DPS + 5)
+    else:
+        f = [act.numpy(j) for j in range(3)]
+        fns = {((0, 2),): lambda z: f[0](z) ** 2, ((0, 4),): lambda z: f[0](z) ** 4,
+               ((0, 6),): lambda z: f[0](z) ** 6, ((0, 2), (1, 2)): lambda z: f[0](z) ** 2 * f[1](z) ** 2,
+               ((0, 3), (2, 1)): lambda z: f[0](z) ** 3 * f[2](z)}
+        m = lambda *spec: G.normal_expect(fns[spec], [[float(k)]])  # noqa: E731
+        phi1, phi2 = _diag_derivatives(act, float(k))
+    phi, s4, s6 = m((0, 2)), m((0, 4)), m((0, 6))
+    ds4 = 6 * m((0, 2), (1, 2)) + 2 * m((0, 3), (2, 1))
+    return {"phi": phi, "phi1": phi1, "phi2": phi2, "h": s4 - phi**2, "h1": ds4 - 2 * phi * phi1,
+            "t": s6 - 3 * s4 * phi + 2 * phi**3}
+
+
+def six_point_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = False) -> dict:
+    """Leading 1/n^2 six-point cumulant of one neuron, single input, equal widths n, layers 1..layers.
+
+    Derived.  Given layer l, z^(l+1) ~ N(0, G') with G' = C_b + (C_W/n) sum_j Y_j, Y_j = sigma(z_j^(l))^2
+    i.i.d. given G = G^(l), so z is a scale mixture of Gaussians and, from E z^{2k} = (2k-1)!! E G^k,
+        kappa_4(z) = 3 Var G,      kappa_6(z) = 15 kappa_3(G)          (exact at any width).
+    Given G the next metric has mean f(G) = C_b + C_W phi(G), variance C_W^2 h(G)/n and third cumulant
+    C_W^3 t(G)/n^2 (phi, h, t of :func:`_metric_map_moments`).  The law of total cumulance,
+        kappa_3(G') = E kappa_3(G'|G) + 3 Cov(E[G'|G], Var(G'|G)) + kappa_3(E[G'|G]),
+    with G = E G + eps, Var eps = V/n, kappa_3(eps) = O(n^-2), E eps^4 = 3V^2/n^2 + O(n^-3) and a Taylor
+    expansion of f (kappa(eps, eps, eps^2) = 2 Var(eps)^2 + O(n^-3)) gives, with c3 = n^2 kappa_3(G):
+        c3' = chi_par^3 c3 + 3 chi_par^2 f''(K) V^2 + 3 C_W^2 chi_par h'(K) V + C_W^3 t(K) + O(1/n),
+        V'  = C_W^2 h(K) + chi_par^2 V,    chi_par = f'(K) = C_W phi'(K),   c3^(1) = V^(1) = 0.
+    The O(1/n) shift of E G moves each term only at relative order 1/n, so it does not enter.
+    ReLU (C_W = 2, C_b = 0): c3^(L+1) = (75 L^2 - 31 L) K^3, i.e. kappa_6/K^3 = (1125 L^2 - 465 L)/n^2, the
+    expansion of the exact product law (:func:`kappa6`).
+    Returns lists (floats, or mpf when ``mp``): K, V (= n Var G), c3 (= n^2 kappa_3 G), kappa6_n2 (= 15 c3,
+    the coefficient of 1/n^2 in kappa_6(z)), kappa6_n2_over_K3, and c3_local: the conditional third cumulants
+    alone carried forward (c3' = chi^3 c3 + C_W^3 t), i.e. the cross terms dropped (a reference, not the law).
+    """
+    act = get_activation(activation)
+    cw, cb = _weights(C_W_, C_b_)
+    layers = check_int("layers", layers, 1)
+    conv = (lambda x: G._mp(x)) if mp else float
+    zero = mpmath.mpf(0) if mp else 0.0
+    ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
+    with ctx:
+        cw, cb = conv(cw), conv(cb)
+        out = {"K": [conv(check_positive("K", K1))], "V": [zero], "c3": [zero], "c3_local": [zero]}
+        for _ in range(layers - 1):
+            k, V, c3, loc = (out[x][-1] for x in ("K", "V", "c3", "c3_local"))
+            s = _metric_map_moments(act, k, mp)
+            chi, f2 = cw * s["phi1"], cw * s["phi2"]
+            out["K"].append(cb + cw * s["phi"])
+            out["V"].append(cw**2 * s["h"] + chi**2 * V)
+            out["c3"].append(chi**3 * c3 + 3 * chi**2 * f2 * V**2 + 3 * cw**2 * chi * s["h1"] * V + cw**3 * s["t"])
+            out["c3_local"].append(chi**3 * loc + cw**3 * s["t"])
+        out["kappa6_n2"] = [15 * c for c in out["c3"]]
+        out["kappa6_n2_over_K3"] = [15 * c / k**3 for c, k in zip(out["c3"], out["K"])]
+    return out
+
+
+@formula("correlations.kappa6",
+         source="derived (law of total cumulance + delta method on the metric chain; Hanin arXiv 2204.01058: "
+                "cumulants of order 2k are O(n^{-(k-1)}))",
+         statement="single-neuron kappa_6(z^(l)) = c6/n^2 + O(n^-3), c6 = 15 n^2 kappa_3(G^(l)) (single input, "
+                   "equal widths n)",
+         params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER],
+         symbolic=lambda: {
+             "kappa6": sp.Eq(sp.Function("kappa_6")(sp.Symbol("z")), 15 * sp.Function("kappa_3")(sp.Symbol("G"))),
+             "c3": sp.Eq(sp.Symbol("c3'"), sp.Symbol("chi_par") ** 3 * sp.Symbol("c3")
+                         + 3 * sp.Symbol("chi_par") ** 2 * sp.Symbol("f''") * sp.Symbol("V") ** 2
+                         + 3 * C_W**2 * sp.Symbol("chi_par") * sp.Symbol("h'") * sp.Symbol("V")
+                         + C_W**3 * sp.Symbol("t"))})
+def _kappa6_formula(activation, C_W, C_b, K, layer):
+    r = six_point_recursion(activation, C_W, C_b, K, layer, mp=True)
+    with mpmath.workdps(MP_DPS + 10):
+        k = r["K"][-1]
+        vals = {"K": k, "V_over_K2": r["V"][-1] / k**2, "n2_kappa3_G": r["c3"][-1], "kappa6_n2": r["kappa6_n2"][-1],
+                "kappa6_n2_over_K3": r["kappa6_n2_over_K3"][-1]}
+        return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
+
+
+# ============================================================== K*=0 class: 1/K to higher order, kappa_6 at large depth
+@lru_cache(maxsize=None)
+def _k0_class(act) -> sp.Expr:
+    """C_W at K*=0 criticality; ValueError naming the activation outside the class."""
+    crit = criticality(act)
+    if crit["class"] != "K*=0":
+        raise ValueError(f"activation must be in the K*=0 class (tanh, erf, sin); got {act.name!r}")
+    return crit["C_W"]
+
+
+@lru_cache(maxsize=None)
+def _k0_map_series(act, order: int) -> tuple:
+    """Exact Taylor coefficients (1, a_1, a_2, ...) of g(K) = C_W <sigma^2>_K at criticality, up to K^order."""
+    cw = _k0_class(act)
+    z = sp.Symbol("z", real=True)
+    sigma, degree = act.expr.subs(_t, z), 2 * order + 2
+    try:  # sympy's ring series: much faster than sp.series where it knows the function (tanh, sin)
+        series = rs_series(sigma, z, degree)
+        if any(any(m[:-1]) for m in series):  # a term left in another generator: not a plain Taylor series
+            raise ValueError("not a series in z alone")
+        taylor = {m[-1]: series.ring.domain.to_sympy(v) for m, v in series.items()}
+    except Exception:  # noqa: BLE001 - any function rs_series does not know (erf, user expressions)
+        taylor = {j: v for (j,), v in sp.Poly(sp.series(sigma, z, 0, degree).removeO(), z).terms()}
+    # the square of the truncated series, truncated (sp.series of sigma^2 itself is far slower)
+    square = {}
+    for i, u in taylor.items():
+        for j, v in taylor.items():
+            if i + j < degree:
+                square[i + j] = square.get(i + j, 0) + u * v
+    taylor = square
+    # Isserlis: <z^(2m)>_K = (2m-1)!! K^m
+    return tuple(cw * taylor.get(2 * m, 0) * sp.factorial2(2 * m - 1) for m in range(1, order + 1))
+
+
+def k0_inverse_kernel_expansion(activation, order: int = 3) -> dict:
+    """Large-depth expansion of 1/K^(l) at K*=0 criticality (C_W = 1/sigma_1^2, C_b = 0), derived.
+
+        1/K = A l + c log l + C_0 + sum_{k=1}^{order} P_k(log l) / l^k,   A = -a_1,  c = (a_1^2 - a_2)/A,
+    P_k a polynomial of degree k whose coefficients depend on the free constant C_0 (set by K^(1)).
+    Proof idea: u = 1/K obeys u(l+1) - u(l) = F(u) := 1/g(1/u) - u = -a_1 + (a_1^2 - a_2)/u + ... (g(K) =
+    K + a_1 K^2 + a_2 K^3 + ..., exact Taylor coefficients); insert the ansatz, expand in x = 1/l with
+    log(l+1) = log l + log(1 + x), and solve order by order: the x^(k+1) terms give P_k' - k P_k = (known),
+    which fixes P_k.  The first omitted term, P_{order+1}(log l)/l^(order+1), measures the truncation error.
+    tanh: A = 2, c = -5/6, P_1 = (25/72) log l + ...; erf: A = 2, c = -1/3; sin: A = 1, c = 1/3.
+    Returns {"A", "c", "P": [P_1, ..., P_order] in the symbols "L" (= log l) and "C_0", "L", "C_0"}.
+    """
+    return dict(_k0_expansion(get_activation(activation), check_int("order", order, 1, 6)))
+
+
+@lru_cache(maxsize=None)
+def _k0_expansion(act, order: int) -> dict:
+    a = _k0_map_series(act, order + 3)
+    A = -a[1]
+    top = order + 1  # the equation is matched through x^(order+1)
+    R, x, L, C0 = ring("x,L,C_0", QQ)
+    trunc = lambda p: R({m: v for m, v in p.items() if m[0] <= top})  # noqa: E731
+    # F(u) = 1/g(1/u) - u = sum_j f_j y^j, y = 1/u: the series of (1/(1 + a_1 y + a_2 y^2 + ...) - 1)/y
+    q = sp.Symbol("q")
+    inv = sp.Poly(sp.series(1 / (1 + sum(a[j] * q**j for j in range(1, len(a)))), q, 0, top + 2).removeO(), q)
+    f = [R(inv.coeff_monomial(q ** (j + 1))) for j in range(top + 1)]
+    log1p = sum(((-1) ** (j + 1) * QQ(1, j) * x**j for j in range(1, top + 1)), R(0))
+    frac = trunc(sum(((-x) ** j for j in range(top + 1)), R(0)) * x)  # x/(1+x)
+
+    def residual(c, P):
+        """Coefficients of x^0..x^top of u(l+1) - u(l) - F(u(l)) for u = A/x + c L + C_0 + sum_k P_k x^k."""
+        rest = c * L + C0 + sum((Pk * x ** (k + 1) for k, Pk in enumerate(P)), R(0))
+        y, term = R(0), trunc(x / R(A))
+        for _ in range(top + 1):  # y = 1/u = (x/A) sum_j (-x rest/A)^j
+            y, term = trunc(y + term), trunc(-term * x * rest / R(A))
+        rhs, power = R(0), R(1)
+        for fj in f:
+            rhs, power = trunc(rhs + fj * power), trunc(power * y)
+        lhs = R(A) + c * log1p
+        for k, Pk in enumerate(P, start=1):
+            lhs += trunc(Pk.compose(L, L + log1p) * frac**k) - Pk * x**k
+        return trunc(lhs - rhs)
+
+    c = f[1] / R(A)  # order x^1: c = f_1 / A
+    P = []
+    for k in range(1, order + 1):
+        # order x^(k+1): P_k' - k P_k = -E, E the residual with P_k = 0; solved from the top power of L down
+        E = residual(c, P + [R(0)])
+        E = {m[1:]: v for m, v in E.items() if m[0] == k + 1}
+        coeff = [R({(0, 0, m[1]): v for m, v in E.items() if m[0] == j}) for j in range(k + 1)]
+        p = [R(0)] * (k + 2)
+        for j in range(k, -1, -1):
+            p[j] = (coeff[j] + (j + 1) * p[j + 1]) / R(k)
+        P.append(sum((p[j] * L**j for j in range(k + 1)), R(0)))
+    Ls, C0s = sp.symbols("L C_0")
+    as_expr = lambda p: sp.expand(p.as_expr(sp.Symbol("x"), Ls, C0s))  # noqa: E731
+    return {"A": A, "c": as_expr(c), "P": [as_expr(p) for p in P], "L": Ls, "C_0": C0s}
+
+
+_SERIES_BITS = 224  # fixed-point scale of the series sums: 2^-224 ~ 4e-68, far below the 10^-38 cut
+
+
+def _series_value(coeffs, k):
+    """sum_j coeffs[j] k^(j+1) (coeffs as integers scaled by 2^_SERIES_BITS) in fixed-point integer arithmetic,
+    summed while the terms fall below 2^-128 (~3e-39) of the sum; None once they grow (asymptotic series)."""
+    bits = _SERIES_BITS
+    kk = int(mpmath.ldexp(k, bits))
+    power, total, last = kk, 0, None
+    for c in coeffs:
+        term = (c * power) >> bits
+        total += term
+        size = abs(term)
+        if last is not None and size > last:
+            return None  # the asymptotic series has started to grow: not usable at this K
+        if size <= abs(total) >> 128:
+            return mpmath.ldexp(mpmath.mpf(total), -bits)
+        last, power = size, (power * kk) >> bits
+    return None
+
+
+def k0_kernel_trajectory(activation, K1, layers: int) -> list:
+    """K^(1..layers) at K*=0 criticality (C_W = 1/sigma_1^2, C_b = 0), mpmath at 40 digits, for deep networks.
+
+    Each layer uses the closed form of g(K) = C_W <sigma^2>_K where one exists (erf, sin), else its exact Taylor
+    series in K (:func:`_k0_map_series`, 40 terms, fixed-point sums) while the terms fall below 3e-39 of the sum (an
+    asymptotic series for tanh: its error is then of the size of the first omitted term plus
+    O(e^{-pi^2/(8K)}), far below 30 digits for K <= 0.005), else 35-digit quadrature (:func:`_layer_maps_mp`).
+    """
+    act = get_activation(activation)
+    cw = _k0_class(act)
+    layers = check_int("layers", layers, 1)
+    maps = G.mp_maps(act.name) if act.name in activation_names() else None
+    with mpmath.workdps(MP_DPS + 10):
+        cwm = G._mp(cw)
+        coeffs = None if maps is not None else [int(sp.floor(c * 2**_SERIES_BITS)) for c in _k0_map_series(act, 40)]
+        out = [G._mp(check_positive("K", K1))]
+        for _ in range(layers - 1):
+            k = out[-1]
+            if maps is not None:
+                out.append(cwm * maps[2](k))
+                continue
+            v = _series_value(coeffs, k)
+            out.append(v if v is not None else cwm * _layer_maps_mp(act, [k], 0)[0])
+    return out
+
+
+def k0_kappa6_asymptotics(activation="tanh") -> dict:
+    """Large-l six-point cumulant at K*=0 criticality, derived: n^2 kappa_3(G)/K^3 ~ (16/15) l^2 in the whole class,
+    so kappa_6(z)/K^3 ~ 16 l^2/n^2 (and kappa_4/K^2 ~ 2 l/n: kappa_6/K^3 ~ 4 (kappa_4/K^2)^2).
+
+    Proof idea: insert K = 1/(A l), V = v l K^2, c3 = w l^2 K^3 into the recursions of :func:`six_point_recursion`
+    with the small-K expansions chi_par = 1 + 2a_1 K, f'' = 2a_1, C_W^2 h' = 4K, C_W^3 t = 8K^3 (sigma_1^2 C_W = 1)
+    and match the 1/l^2 terms (in units of l K^2 for V, l K^3 for c3; a_1/A = -1): the shifts give -v and -w,
+    (chi^2 - 1) V and (chi^3 - 1) c3 give -4v and -6w, so -v = 2 - 4v (v = 2/3) and
+    -w = -6w + 6 a_1 v^2/A + 12 v, i.e. 5w = -8/3 + 8 = 16/3: the curvature term 3 chi^2 f'' V^2 gives -8/3,
+    the cross term 3 C_W^2 chi h' V gives +8, and the source C_W^3 t ~ l^-3 is subleading.
+    """
+    act = get_activation(activation)
+    cw = _k0_class(act)
+    x, v, w = sp.symbols("x v w")
+    a = _k0_map_series(act, 4)
+    A = -a[1]
+    z = sp.Symbol("z", real=True)
+    s = act.expr.subs(_t, z)
+    avg = lambda e: _gauss_series(e, z, 4)  # noqa: E731
+    phi = sp.expand(cw * avg(s**2))
+    h = sp.expand(cw**2 * (avg(s**4) - avg(s**2) ** 2))
+    t = sp.expand(cw**3 * (avg(s**6) - 3 * avg(s**4) * avg(s**2) + 2 * avg(s**2) ** 3))
+    at = lambda e: e.subs(K, x / A)  # noqa: E731  K = 1/(A l), x = 1/l
+    chi, f2, h1 = at(sp.diff(phi, K)), at(sp.diff(phi, K, 2)), at(sp.diff(h, K))
+    V, c3 = v * x / A**2, w * x / A**3  # v l K^2, w l^2 K^3
+    shift = lambda e: e.subs(x, x / (1 + x)) - e  # noqa: E731
+    lead = lambda e: sp.series(e, x, 0, 3).removeO().coeff(x, 2)  # noqa: E731
+    v_ = sp.solve(lead(shift(V) - at(h) - (chi**2 - 1) * V), v)[0]
+    V = V.subs(v, v_)
+    w_ = sp.solve(lead(shift(c3) - (chi**3 - 1) * c3 - 3 * chi**2 * f2 * V**2 - 3 * chi * h1 * V - at(t)), w)[0]
+    l = sp.Symbol("l", real=True)
+    return {"V_over_K2": v_ * l, "n2_kappa3_over_K3": w_ * l**2, "kappa6_n2_over_K3": 15 * w_ * l**2}
+
+
+_k0_asymptotics_cached = lru_cache(maxsize=None)(lambda name: k0_asymptotics(name))
+
+
+@formula("correlations.k0_asymptotics",
+         source="derived (notes 2(e); PDLT §5.3.3, §5.4.2 for the leading K ~ 1/(-a_1 l) and V/K^2 ~ 2l/3): large-depth "
+                "expansions of the single-input recursions at K*=0 criticality",
+         statement="tanh, erf, sin at C_W = 1/sigma_1^2, C_b = 0: 1/K = A l + c log l + O(1), V/K^2 ~ (2/3) l, "
+                   "n dK/K, V_DD/D^2 linear in l, n^2 kappa_6/K^3 ~ 16 l^2; at layer >= 1 the leading forms at l",
+         params=[Param("activation", "choice", "a K*=0 activation (tanh, erf, sin)", choices=activation_names),
+                 Param("layer", "int", "layer l at which to evaluate the asymptotic forms (0: coefficients only)",
+                       low=0, default="0")],
+         symbolic=lambda: {
+             "inv_K": sp.Eq(1 / sp.Symbol("K^(l)"), sp.Symbol("A") * sp.Symbol("l")
+                            + (sp.Symbol("a_1") ** 2 - sp.Symbol("a_2")) / sp.Symbol("A") * sp.log(sp.Symbol("l"))
+                            + sp.Symbol("C_0")),
+             "V": sp.Eq(sp.Symbol("V/K^2"), sp.Rational(2, 3) * sp.Symbol("l")),
+             "kappa6": sp.Eq(sp.Symbol("n") ** 2 * sp.Symbol("kappa_6") / sp.Symbol("K") ** 3, 16 * sp.Symbol("l") ** 2)})
+def _k0_asymptotics_formula(activation, layer):
+    act = get_activation(activation)
+    _k0_class(act)
+    a = _k0_asymptotics_cached(act.name) if act.name in activation_names() else k0_asymptotics(act)
+    e = k0_inverse_kernel_expansion(act, 1)
+    k6 = k0_kappa6_asymptotics(act)
+    l = sp.Symbol("l", real=True)
+    forms = {"V_over_K2": a["V_over_K2"], "n_dK_over_K": a["n_dK_over_K"], "V_DD_over_D2": a["V_DD_over_D2"],
+             "kappa6_n2_over_K3": k6["kappa6_n2_over_K3"]}
+    out = {"a_1": a["a_1"], "a_2": a["a_2"], "b_1": a["b_1"], "p_perp": a["p_perp"], "inv_K_slope": e["A"],
+           "inv_K_log": e["c"], "V_over_K2_slope": sp.diff(forms["V_over_K2"], l),
+           "n_dK_over_K_slope": sp.diff(forms["n_dK_over_K"], l), "V_DD_over_D2_slope": sp.diff(forms["V_DD_over_D2"], l),
+           "kappa6_n2_over_K3_per_l2": sp.diff(forms["kappa6_n2_over_K3"], l, 2) / 2}
+    if layer:
+        out["K"] = sp.N(1 / (e["A"] * layer + e["c"] * sp.log(layer)), MP_DPS)
+        out.update({key: f.subs(l, layer) for key, f in forms.items()})
+    return out
+
+
+@formula("correlations.k0_inverse_kernel",
+         source="derived (theory k0_inverse_kernel_expansion): u = 1/K solves u(l+1) - u(l) = 1/g(1/u) - u at K*=0 "
+                "criticality; the large-l ansatz solved order by order",
+         statement="1/K^(l) = A l + c log l + C_0 + P_1(log l)/l + P_2(log l)/l^2 + O(log^3 l / l^3) (tanh, erf, sin)",
+         params=[Param("activation", "choice", "a K*=0 activation (tanh, erf, sin)", choices=activation_names),
+                 _LAYER, Param("C_0", "real", "the constant of 1/K (set by K^(1))")],
+         symbolic=lambda: sp.Eq(1 / sp.Symbol("K^(l)"), sp.Symbol("A") * sp.Symbol("l")
+                                + sp.Symbol("c") * sp.log(sp.Symbol("l")) + sp.Symbol("C_0")
+                                + sp.Function("P_1")(sp.log(sp.Symbol("l"))) / sp.Symbol("l")
+                                + sp.Function("P_2")(sp.log(sp.Symbol("l"))) / sp.Symbol("l") ** 2))
+def _k0_inverse_kernel_formula(activation, layer, C_0):
+    """{"inv_K": the expansion through P_2 at l, "first_omitted": |P_3(log l)|/l^3, "A", "c"} (30 digits)."""
+    e = k0_inverse_kernel_expansion(activation, 3)
+    L = sp.log(layer)
+    terms = [sp.N(P.subs({e["L"]: L, e["C_0"]: C_0}) / sp.Integer(layer) ** k, MP_DPS + 10)
+             for k, P in enumerate(e["P"], start=1)]
+    inv_K = sp.N(e["A"] * layer + e["c"] * L + C_0, MP_DPS + 10) + terms[0] + terms[1]
+    return {"inv_K": sp.Float(inv_K, MP_DPS), "first_omitted": sp.Float(abs(terms[2]), MP_DPS), "A": e["A"],
+            "c": e["c"]}
