@@ -300,6 +300,14 @@ _CW = Param("C_W", "real", "weight variance C_W (> 0)", low=0, low_open=True)
 _CB = Param("C_b", "real", "bias variance C_b (>= 0)", low=0)
 _LAYER = Param("layer", "int", "layer index (1 = first pre-activation)", low=1)
 _K = Param("K", "reals", "first-layer kernel: K, or K_aa,K_ab,K_bb")
+_WIDTHS = Param("widths", "ints", "hidden widths n_1..n_{layer-1} (default 0: equal widths)", low=0, default="0")
+
+
+def _optional_widths(widths):
+    """The parsed ``widths`` parameter: None for the default 0 (equal widths), else the list (each >= 1)."""
+    if list(widths) == [0]:
+        return None
+    return [check_int("widths", w, 1) for w in widths]
 
 
 @formula("correlations.kernel",
@@ -694,40 +702,63 @@ def _single_moments(act, k, mp: bool = False) -> dict:
             "dd2": e(lambda z: f[2](z) ** 2 + f[1](z) * f[3](z))}
 
 
-def single_input_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = False) -> dict:
-    """Equal-width single-input 1/n hierarchy, forward and input-derivative (u orthogonal to x), layers 1..layers.
+def _hidden_widths(widths, layers: int) -> list:
+    """Hidden widths n_1..n_{layers-1} as a list; ``None`` gives width 1 everywhere, so that every
+    1/n term of the (linear in 1/n_l) leading-order recursions is returned as its coefficient."""
+    if widths is None:
+        return [1] * (layers - 1)
+    ws = _widths(widths)
+    if len(ws) != layers - 1:
+        raise ValueError(f"widths must list the {layers - 1} hidden widths n_1..n_{layers - 1} "
+                         f"(one per layer below the last); got {len(ws)}")
+    return ws
 
-    (notes 2(b), 2(d2); derived) with chi_par = C_W g'(K), chi_perp = C_W <s'^2>, dD = C_W D d<s'^2>/dK:
+
+def single_input_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = False, widths=None) -> dict:
+    """Single-input 1/n hierarchy, forward and input-derivative (u orthogonal to x), layers 1..layers.
+
+    (notes 2(b), 2(d2); derived) with chi_par = C_W g'(K), chi_perp = C_W <s'^2>, dD = C_W D d<s'^2>/dK,
+    Sigma = Cov(G, D) of the stochastic metric and dK = E G - K, layer l of width n_l:
         K' = C_b + C_W g,  D' = chi_perp D,
-        V_KK' = C_W^2(<s^4> - g^2) + chi_par^2 V_KK,            n dK' = chi_par n dK + (C_W/2) g'' V_KK,
-        V_KD' = C_W^2 D(<s^2 s'^2> - g<s'^2>) + chi_par dD V_KK + chi_par chi_perp V_KD,
-        V_DD' = C_W^2 D^2(3<s'^4> - <s'^2>^2) + dD^2 V_KK + 2 dD chi_perp V_KD + chi_perp^2 V_DD.
-    Observables: E z^4/(E z^2)^2 - 3 = 3V/(nK^2), E[(dz)^4]/E[(dz)^2]^2 - 3 = 3V_DD/(nD^2) (+ O(1/n^2)).
+        Sigma_KK' = C_W^2(<s^4> - g^2)/n_l + chi_par^2 Sigma_KK,        dK' = chi_par dK + (C_W/2) g'' Sigma_KK,
+        Sigma_KD' = C_W^2 D(<s^2 s'^2> - g<s'^2>)/n_l + chi_par dD Sigma_KK + chi_par chi_perp Sigma_KD,
+        Sigma_DD' = C_W^2 D^2(3<s'^4> - <s'^2>^2)/n_l + dD^2 Sigma_KK + 2 dD chi_perp Sigma_KD + chi_perp^2 Sigma_DD.
+    Each layer's 1/n_l enters at its own layer (derived: Cov(G'|past) = C_W^2 Cov_G(s s)/n_l exactly).
+    ``widths=None`` (equal widths): the coefficients of 1/n, V = n Sigma, n dK.  ``widths`` = the hidden
+    widths n_1..n_{layers-1}: V = n_{l-1} Sigma (PDLT's vertex), n_dK = n_{l-1} dK, and the absolute
+    "Sigma_KK", "Sigma_KD", "Sigma_DD", "dK" besides.
+    Observables: E z^4/(E z^2)^2 - 3 = 3 Sigma_KK/K^2, E[(dz)^4]/E[(dz)^2]^2 - 3 = 3 Sigma_DD/D^2 (+ O(1/n^2)).
     Returns lists (floats or mpf) K, V, n_dK, D (D^(1) = 1), V_KD, V_DD.
     """
     act = get_activation(activation)
     cw, cb = _weights(C_W_, C_b_)
     layers = check_int("layers", layers, 1)
+    ws = _hidden_widths(widths, layers)
     one = mpmath.mpf(1) if mp else 1.0
     conv = (lambda x: G._mp(x)) if mp else float
     cw, cb = conv(cw), conv(cb)
-    out = {"K": [conv(check_nonnegative("K", K1))], "V": [0 * one], "n_dK": [0 * one], "D": [one],
-           "V_KD": [0 * one], "V_DD": [0 * one]}
+    keys = ("K", "dK", "D", "Sigma_KK", "Sigma_KD", "Sigma_DD")
+    out = {"K": [conv(check_nonnegative("K", K1))], "D": [one]} | {x: [0 * one] for x in keys[1:2] + keys[3:]}
     ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
     with ctx:
-        for _ in range(layers - 1):
-            k, V, d, D, VKD, VDD = (out[x][-1] for x in ("K", "V", "n_dK", "D", "V_KD", "V_DD"))
+        for nl in ws:
+            k, dk, D, VKK, VKD, VDD = (out[x][-1] for x in keys)
             s = _single_moments(act, k, mp)
             cpar, cperp = cw * s["g1"], cw * s["d2"]
             dD = cw * D * s["dd2"]
             out["K"].append(cb + cw * s["g"])
-            out["V"].append(cw**2 * (s["s4"] - s["g"] ** 2) + cpar**2 * V)
-            out["n_dK"].append(cpar * d + cw / 2 * s["g2"] * V)
+            out["Sigma_KK"].append(cw**2 * (s["s4"] - s["g"] ** 2) / nl + cpar**2 * VKK)
+            out["dK"].append(cpar * dk + cw / 2 * s["g2"] * VKK)
             out["D"].append(cperp * D)
-            out["V_KD"].append(cw**2 * D * (s["s2d2"] - s["g"] * s["d2"]) + cpar * dD * V + cpar * cperp * VKD)
-            out["V_DD"].append(cw**2 * D**2 * (3 * s["d4"] - s["d2"] ** 2) + dD**2 * V + 2 * dD * cperp * VKD
-                               + cperp**2 * VDD)
-    return out
+            out["Sigma_KD"].append(cw**2 * D * (s["s2d2"] - s["g"] * s["d2"]) / nl + cpar * dD * VKK
+                                   + cpar * cperp * VKD)
+            out["Sigma_DD"].append(cw**2 * D**2 * (3 * s["d4"] - s["d2"] ** 2) / nl + dD**2 * VKK
+                                   + 2 * dD * cperp * VKD + cperp**2 * VDD)
+        scale = [one] + [conv(nl) for nl in ws]  # n_{l-1} (1 at layer 1, where Sigma = 0)
+        coef = lambda key: [a * b for a, b in zip(scale, out[key])]  # noqa: E731
+        result = {"K": out["K"], "V": coef("Sigma_KK"), "n_dK": coef("dK"), "D": out["D"],
+                  "V_KD": coef("Sigma_KD"), "V_DD": coef("Sigma_DD")}
+    return result if widths is None else result | {k: out[k] for k in ("Sigma_KK", "Sigma_KD", "Sigma_DD", "dK")}
 
 
 class _nullctx:
@@ -751,64 +782,84 @@ def derivative_vertices(activation, C_W_, C_b_, K1, layers: int) -> dict:
 
 @formula("correlations.single_input",
          source="derived from Hanin (arXiv 2204.01058) / PDLT §4.3-4.5, §5.4 recursions (notes 2(b), 2(d2))",
-         statement="single-input K, V/K^2, n dK/K, V_DD/D^2, D/D^(1) at a layer (equal widths, leading order in 1/n)",
-         params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER],
+         statement="single-input K, V/K^2, n dK/K, V_DD/D^2, D/D^(1) at a layer (equal widths: coefficients of 1/n; "
+                   "a width list: V = n_{l-1} Var G and the absolute Var G/K^2, dK/K, Var D/D^2; leading order)",
+         params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER,
+                 _WIDTHS],
          symbolic=lambda: {
              "V": sp.Eq(sp.Symbol("V'"), C_W**2 * (sp.Symbol("<s^4>") - sp.Symbol("<s^2>") ** 2)
                         + sp.Symbol("chi_par") ** 2 * sp.Symbol("V")),
              "dK": sp.Eq(sp.Symbol("n dK'"), sp.Symbol("chi_par") * sp.Symbol("n dK")
                          + C_W / 2 * sp.Symbol("g''") * sp.Symbol("V"))})
-def _single_input_formula(activation, C_W, C_b, K, layer):
-    r = single_input_recursion(activation, C_W, C_b, K, layer, mp=True)
+def _single_input_formula(activation, C_W, C_b, K, layer, widths):
+    ws = _optional_widths(widths)
+    r = single_input_recursion(activation, C_W, C_b, K, layer, mp=True, widths=ws)
     with mpmath.workdps(MP_DPS + 10):
         k, D = r["K"][-1], r["D"][-1]
         vals = {"K": k, "V_over_K2": r["V"][-1] / k**2, "n_dK_over_K": r["n_dK"][-1] / k,
                 "V_DD_over_D2": r["V_DD"][-1] / D**2, "D_over_D1": D}
+        if ws is not None:
+            vals |= {"Var_G_over_K2": r["Sigma_KK"][-1] / k**2, "dK_over_K": r["dK"][-1] / k,
+                     "Var_D_over_D2": r["Sigma_DD"][-1] / D**2}
         return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
 
 
 @formula("correlations.nlo",
          source="derived: delta-method 1/n recursions (notes 2(b); PDLT §4.3 four-point vertex, §4.5 NLO kernel)",
-         statement="two-input K_ab, n dK_ab and four-point vertex entries at a layer (equal widths n, leading order)",
-         params=[_ACT, _CW, _CB, Param("n", "int", "hidden width (>= 1)", low=1), _LAYER,
-                 Param("K", "reals", "first-layer kernel K_aa,K_ab,K_bb")],
+         statement="two-input K, n dK and every four-point vertex entry over the pairs (aa, ab, bb) at a layer "
+                   "(widths n, or a width list against the reference n; leading order)",
+         params=[_ACT, _CW, _CB, Param("n", "int", "hidden width (>= 1); the reference width of V and n_dK", low=1),
+                 _LAYER, Param("K", "reals", "first-layer kernel K_aa,K_ab,K_bb"), _WIDTHS],
          symbolic=lambda: {
              "V": sp.Eq(sp.Symbol("V'"), C_W**2 * sp.Symbol("C(K)") + C_W**2 * sp.Symbol("J V J^T")),
              "dK": sp.Eq(sp.Symbol("dK'"), C_W * (sp.Symbol("J dK") + sp.Symbol("H:V") / (2 * n_sym)))})
-def _nlo_formula(activation, C_W, C_b, n, layer, K):
+def _nlo_formula(activation, C_W, C_b, n, layer, K, widths):
     single, trip = _parse_K(K)
     if single:
         raise ValueError("K must be three numbers K_aa,K_ab,K_bb for correlations.nlo")
-    return nlo_layer(activation, C_W, C_b, trip, n, layer)
+    return nlo_layer(activation, C_W, C_b, trip, n, layer, _optional_widths(widths))
 
 
-def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int) -> dict:
-    """30-digit two-input 1/n hierarchy of :func:`vertex_recursion` at ``layer`` (equal widths ``n``).
+NLO_ENTRIES = ("K_aa", "K_ab", "K_bb", "n_dK_aa", "n_dK_ab", "n_dK_bb", "V_aa_aa", "V_aa_ab", "V_aa_bb",
+               "V_ab_ab", "V_ab_bb", "V_bb_bb")
+"""Every entry of the two-input leading-order hierarchy: the kernel, its 1/n mean shift (times n) and the
+six distinct entries of the symmetric 3x3 four-point vertex over the pairs (aa, ab, bb)."""
 
-    Same recursion over the pairs (aa, ab, bb), in mpmath: V' = C_W^2 C(K) + (C_W^2) J V J^T (per 1/n),
-    dK' = C_W (J dK + (1/2) H : Sigma).  The Gaussian averages (:func:`_layer_derivatives_mp`) are
-    closed forms where they exist and 30-digit Mehler series otherwise; no symbolic simplification at
-    evaluation time.  Returns {"K_ab", "n_dK_ab", "V_aa_aa", "V_aa_bb", "V_ab_ab", "V_aa_ab"} as sympy Floats.
+
+def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int, widths=None) -> dict:
+    """30-digit two-input 1/n hierarchy of :func:`vertex_recursion` at ``layer``: every entry (:data:`NLO_ENTRIES`).
+
+    Same recursion over the pairs (aa, ab, bb), in mpmath, layer l of width n_l:
+        Sigma' = C_W^2 C(K)/n_l + C_W^2 J Sigma J^T,   dK' = C_W (J dK + (1/2) H : Sigma),
+    Sigma = Cov(G) and dK = E G - K, each layer's 1/n_l at its own layer.  Equal widths (``widths=None``):
+    all n_l = ``n`` and V = n Sigma, n_dK = n dK.  ``widths`` = the hidden widths n_1..n_{layer-1}:
+    the same recursion with those widths, reported against the reference width ``n`` (V = n Sigma,
+    n_dK = n dK; so the absolute 1/n corrections are V/n and n_dK/n).  The Gaussian averages
+    (:func:`_layer_derivatives_mp`) are closed forms where they exist and 30-digit Mehler series
+    otherwise; no symbolic simplification at evaluation time.  Returns sympy Floats keyed by
+    :data:`NLO_ENTRIES` (V_aa_ab = n Cov(G_aa, G_ab), ...).
     """
     act = get_activation(activation)
     cw, cb = _weights(C_W_, C_b_)
     n = check_int("n", n, 1)
     layer = check_int("layer", layer, 1)
+    ws = [n] * (layer - 1) if widths is None else _hidden_widths(widths, layer)
     with mpmath.workdps(MP_DPS + 10):
         cwm, cbm, nm = G._mp(cw), G._mp(cb), mpmath.mpf(n)
         k = [G._mp(v) for v in K1]
         sig, dk = mpmath.zeros(3, 3), mpmath.zeros(3, 1)
-        for _ in range(layer - 1):
+        for nl in ws:
             F, J, H, Cm = _layer_derivatives_mp(act, k)
             contraction = mpmath.matrix([sum(H[p][q][r] * sig[q, r] for q in range(3) for r in range(3))
                                          for p in range(3)])
             dk = cwm * (J * dk + contraction / 2)
-            sig = cwm**2 * Cm / nm + cwm**2 * J * sig * J.T
+            sig = cwm**2 * Cm / mpmath.mpf(nl) + cwm**2 * J * sig * J.T
             k = [cbm + cwm * f for f in F]
         V = nm * sig
-        vals = {"K_ab": k[1], "n_dK_ab": nm * dk[1], "V_aa_aa": V[0, 0], "V_aa_bb": V[0, 2],
-                "V_ab_ab": V[1, 1], "V_aa_ab": V[0, 1]}
-        return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
+        pairs = ("aa", "ab", "bb")
+        vals = {f"K_{p}": k[i] for i, p in enumerate(pairs)} | {f"n_dK_{p}": nm * dk[i] for i, p in enumerate(pairs)}
+        vals |= {f"V_{p}_{q}": V[i, j] for i, p in enumerate(pairs) for j, q in enumerate(pairs) if j >= i}
+        return {key: sp.Float(vals[key], MP_DPS) for key in NLO_ENTRIES}
 
 
 @lru_cache(maxsize=None)
