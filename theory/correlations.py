@@ -10,6 +10,7 @@ exists and a float64 evaluator.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from functools import lru_cache
 
@@ -734,13 +735,14 @@ def single_input_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = F
     cw, cb = _weights(C_W_, C_b_)
     layers = check_int("layers", layers, 1)
     ws = _hidden_widths(widths, layers)
-    one = mpmath.mpf(1) if mp else 1.0
+    K1 = check_nonnegative("K", K1)
     conv = (lambda x: G._mp(x)) if mp else float
-    cw, cb = conv(cw), conv(cb)
     keys = ("K", "dK", "D", "Sigma_KK", "Sigma_KD", "Sigma_DD")
-    out = {"K": [conv(check_nonnegative("K", K1))], "D": [one]} | {x: [0 * one] for x in keys[1:2] + keys[3:]}
     ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
-    with ctx:
+    with ctx:  # inputs converted at the working precision (C_b = 1/10 is not a binary fraction)
+        one = mpmath.mpf(1) if mp else 1.0
+        cw, cb = conv(cw), conv(cb)
+        out = {"K": [conv(K1)], "D": [one]} | {x: [0 * one] for x in keys[1:2] + keys[3:]}
         for nl in ws:
             k, dk, D, VKK, VKD, VDD = (out[x][-1] for x in keys)
             s = _single_moments(act, k, mp)
@@ -860,6 +862,215 @@ def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int, widths=None) -> di
         vals = {f"K_{p}": k[i] for i, p in enumerate(pairs)} | {f"n_dK_{p}": nm * dk[i] for i, p in enumerate(pairs)}
         vals |= {f"V_{p}_{q}": V[i, j] for i, p in enumerate(pairs) for j, q in enumerate(pairs) if j >= i}
         return {key: sp.Float(vals[key], MP_DPS) for key in NLO_ENTRIES}
+
+
+# ============================================================== gradients: joint forward-derivative hierarchy
+_S = sp.symbols("s0:9")  # s_d stands for sigma^(d)(z)
+_MAX_SIGMA_ORDER = 7
+
+
+def _dz(expr):
+    """d/dz of a polynomial in s_d = sigma^(d)(z) (s_d -> s_{d+1})."""
+    return sp.expand(sum(sp.diff(expr, _S[d]) * _S[d + 1] for d in range(len(_S) - 1)))
+
+
+def _dz_n(expr, times: int):
+    for _ in range(times):
+        expr = _dz(expr)
+    return expr
+
+
+@lru_cache(maxsize=None)
+def _tangent_integrands() -> tuple:
+    """(names, expressions in s_0..s_7): the one-input Gaussian averages the joint recursion needs.
+
+    g_k = d^k<s^2>_K/dK^k and a_k = d^k<s'^2>_K/dK^k (k = 0..3; Price: d/dK <f>_K = <f''>_K/2), and
+    h_m^(j) for h_m = s^(4-m) s'^m (the four-point function, :func:`_tangent_layer`).
+    """
+    names, exprs = [], []
+    for base, f in (("g", _S[0] ** 2), ("a", _S[1] ** 2)):
+        for k in range(4):
+            names.append(f"{base}{k}")
+            exprs.append(_dz_n(f, 2 * k) / 2**k)
+    for m in range(5):
+        for j in range(m % 2, m + 1, 2):
+            names.append(f"h{m}_{j}")
+            exprs.append(_dz_n(_S[0] ** (4 - m) * _S[1] ** m, j))
+    return tuple(names), tuple(exprs)
+
+
+@lru_cache(maxsize=None)
+def _tangent_evaluator(name: str, mp: bool):
+    """z -> [integrand values] for the activation ``name`` (mpmath or numpy), sigma derivatives shared."""
+    act = get_activation(name)
+    names, exprs = _tangent_integrands()
+    poly = sp.lambdify(_S[:_MAX_SIGMA_ORDER + 1], list(exprs), "mpmath" if mp else "numpy", cse=True)
+    if mp:
+        derivs = act.mpmath_derivatives(_MAX_SIGMA_ORDER)
+        return lambda z: poly(*derivs(z))
+    fns = [act.numpy(d) for d in range(_MAX_SIGMA_ORDER + 1)]
+    return lambda z: poly(*(np.broadcast_to(f(z), np.shape(z)) for f in fns))
+
+
+def _tangent_averages(act, k, mp: bool) -> dict:
+    """The averages of :func:`_tangent_integrands` at z ~ N(0, K) by the trapezoid rule in x = z/sqrt(K).
+
+    For sigma analytic in a strip the rule converges like e^{-2 pi tau/h} (Trefethen & Weideman, SIAM
+    Rev. 2014); the spacing is halved from h = 1/8 until two successive sums agree to 10^-(MP_DPS+3)
+    of the largest average (mp) or 10^-14 (float64), on |x| <= 14 (Gaussian tail below 10^-42).
+    """
+    names, _ = _tangent_integrands()
+    fn = _tangent_evaluator(act.name, mp)
+    if mp:
+        tol = mpmath.mpf(10) ** (-MP_DPS - 3)
+        sqrt_k, norm = mpmath.sqrt(k), 1 / mpmath.sqrt(2 * mpmath.pi)
+        point = lambda x: [v * mpmath.exp(-x * x / 2) for v in fn(sqrt_k * x)]  # noqa: E731
+    else:
+        tol = 1e-14
+    prev, h = None, 0.125
+    sums = None
+    while h >= 2.0**-9:
+        if mp:
+            xs = [mpmath.mpf(j) * h for j in range(-int(14 / h), int(14 / h) + 1)]
+            sums = [h * norm * sum(col) for col in zip(*(point(x) for x in xs))]
+        else:
+            xs = np.arange(-int(14 / h), int(14 / h) + 1) * h
+            vals = np.asarray(fn(np.sqrt(float(k)) * xs), dtype=float)
+            sums = list(vals @ np.exp(-xs * xs / 2) * h / math.sqrt(2 * math.pi))
+        if prev is not None:
+            scale = max(abs(v) for v in sums)
+            if max(abs(a - b) for a, b in zip(sums, prev)) <= tol * max(scale, 1):
+                return dict(zip(names, sums))
+        prev, h = sums, h / 2
+    raise ValueError(f"activation {act.name!r}: the Gaussian averages of the gradient recursion did not converge")
+
+
+def _tangent_layer(av: dict, K_, P_, D_) -> tuple:
+    """(F, J, H, C) of the joint metric map over the entries (zz, z∂, ∂∂) of G = [[K, P], [P, D]].
+
+    Derived: given the past, (z, ∂z) rows are N(0, G); with phi = (sigma(z), sigma'(z) ∂z) the next metric
+    is C_b e e^T + C_W <phi phi^T>_G at infinite width.  Stein's lemma in ∂z (E[h(z) y^m] =
+    sum_i m!/(i!(m-2i)! 2^i) D^i P^(m-2i) <h^(m-2i)>_K, exact for polynomials in y) gives
+        F = (g(K), P g'(K), D a(K) + 2 P^2 a'(K)),  g = <sigma^2>_K, a = <sigma'^2>_K,
+    whose derivatives in (K, P, D) are J and H, and the four-point covariance
+    C_pq = <phi_a phi_b phi_c phi_d> - F_p F_q from the same expansion with h_m = sigma^(4-m) sigma'^m.
+    """
+    g, a = [av[f"g{k}"] for k in range(4)], [av[f"a{k}"] for k in range(4)]
+    F = [g[0], P_ * g[1], D_ * a[0] + 2 * P_**2 * a[1]]
+    J = [[g[1], 0, 0], [P_ * g[2], g[1], 0], [D_ * a[1] + 2 * P_**2 * a[2], 4 * P_ * a[1], a[0]]]
+    H = [[[g[2], 0, 0], [0, 0, 0], [0, 0, 0]],
+         [[P_ * g[3], g[2], 0], [g[2], 0, 0], [0, 0, 0]],
+         [[D_ * a[2] + 2 * P_**2 * a[3], 4 * P_ * a[2], a[1]], [4 * P_ * a[2], 4 * a[1], 0], [a[1], 0, 0]]]
+
+    def moment(m):  # <sigma^(4-m) sigma'^m (∂z)^m>
+        return sum(math.factorial(m) // (math.factorial(i) * math.factorial(m - 2 * i) * 2**i)
+                   * D_**i * P_ ** (m - 2 * i) * av[f"h{m}_{m - 2 * i}"] for i in range(m // 2 + 1))
+    M = [moment(m) for m in range(5)]
+    pair_power = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 2, (1, 2): 3, (2, 2): 4}
+    C = [[M[pair_power[tuple(sorted((p, q)))]] - F[p] * F[q] for q in range(3)] for p in range(3)]
+    return F, J, H, C
+
+
+def _mat(rows, mp: bool):
+    return mpmath.matrix(rows) if mp else np.array(rows, dtype=float)
+
+
+def tangent_metric(x, u, C_W_, C_b_) -> tuple:
+    """First-layer metric (K, P, D) = (C_b + C_W |x|^2/n_0, C_W x.u/n_0, C_W |u|^2/n_0) of (z, ∂_u z)."""
+    cw, cb = (float(v) for v in _weights(C_W_, C_b_))
+    x, u = (np.asarray(v, dtype=float).reshape(-1) for v in (x, u))
+    if x.shape != u.shape:
+        raise ValueError(f"u must have the shape of x {x.shape}; got {u.shape}")
+    n0 = x.size
+    return cb + cw * x @ x / n0, cw * x @ u / n0, cw * u @ u / n0
+
+
+def gradient_recursion(activation, C_W_, C_b_, metric, layers: int, widths=None, mp: bool = False) -> dict:
+    """Leading-order 1/n hierarchy of the joint metric of (z, ∂_u z) for one input x and any direction u.
+
+    Derived (notes 2(d), §1.2): the pairs (z_i, ∂z_i) of layer l+1 are, given the past, i.i.d. Gaussian with
+    the stochastic metric G^ over (zz, z∂, ∂∂); the delta method as in :func:`vertex_recursion` gives, for
+    layer l of width n_l (each 1/n_l at its own layer), Sigma = Cov(G^), dG = E G^ - G:
+        Sigma' = C_W^2 C(G)/n_l + C_W^2 J Sigma J^T,   dG' = C_W (J dG + (1/2) H : Sigma),
+    with F, J, H, C of :func:`_tangent_layer`.  The derivative second moment is E[(∂z)^2] = E D^ = D + dD
+    (its finite-width mean shift dD: the exploding/vanishing-gradient quantity) and its fluctuation
+    Var D^/(E D^)^2 = Sigma_DD/D^2 (+ O(1/n^2)).  At P = 0 (u orthogonal to x) Sigma restricted to (zz, ∂∂)
+    is :func:`single_input_recursion`'s; a P != 0 couples the derivative to the forward metric through
+    J_{∂∂,K} = D a' + 2P^2 a'' and J_{∂∂,z∂} = 4 P a'.  Smooth sigma only (homogeneous sigma: the
+    exact law of notes 2(d1)).
+    ``metric`` = (K, P, D) of the first layer (:func:`tangent_metric`); ``widths``: hidden widths
+    n_1..n_{layers-1} (None: the coefficients of 1/n).  Returns lists per layer: "K", "P", "D", "dK", "dP",
+    "dD" and "Sigma" (3x3 over (zz, z∂, ∂∂)), floats or mpf.
+    """
+    act = get_activation(activation)
+    _require_smooth(act)
+    cw, cb = _weights(C_W_, C_b_)
+    layers = check_int("layers", layers, 1)
+    ws = _hidden_widths(widths, layers)
+    if len(metric) != 3:
+        raise ValueError(f"metric must be the three numbers K, P, D; got {metric!r}")
+    K1 = check_nonnegative("metric (K)", metric[0])
+    D1 = check_nonnegative("metric (D)", metric[2])
+    P1 = sp.nsimplify(metric[1]) if not isinstance(metric[1], (sp.Basic, float)) else metric[1]
+    if P1**2 > K1 * D1 * (1 + 1e-12):
+        raise ValueError(f"metric must be positive semi-definite (P^2 <= K D); got {metric!r}")
+    conv = G._mp if mp else float
+    ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
+    with ctx:
+        cw, cb = conv(cw), conv(cb)
+        g = [conv(K1), conv(P1), conv(D1)]
+        dg, sig = _mat([[0], [0], [0]], mp), _mat([[0] * 3] * 3, mp)
+        out = {"K": [g[0]], "P": [g[1]], "D": [g[2]], "dK": [0 * cw], "dP": [0 * cw], "dD": [0 * cw],
+               "Sigma": [sig]}
+        for nl in ws:
+            F, J, H, C = _tangent_layer(_tangent_averages(act, g[0], mp), *g)
+            J, C = _mat(J, mp), _mat(C, mp)
+            contraction = _mat([[sum(H[p][q][r] * sig[q, r] for q in range(3) for r in range(3))] for p in range(3)],
+                               mp)
+            dg = cw * (J * dg + contraction / 2) if mp else cw * (J @ dg + contraction / 2)
+            sig = cw**2 * C / conv(nl) + cw**2 * ((J * sig * J.T) if mp else J @ sig @ J.T)
+            g = [cb + cw * F[0], cw * F[1], cw * F[2]]
+            for key, v in zip(("K", "P", "D"), g):
+                out[key].append(v)
+            for i, key in enumerate(("dK", "dP", "dD")):
+                out[key].append(dg[i, 0])
+            out["Sigma"].append(sig)
+    return out
+
+
+_TANGENT_PAIRS = ("K", "P", "D")
+
+
+@formula("correlations.gradient",
+         source="derived: delta-method 1/n recursion of the joint metric of (z, ∂_u z) (notes 2(d); PDLT §4.3-4.5 "
+                "machinery; Hanin arXiv 2204.01058 EVGP variant); Stein's lemma for the maps",
+         statement="input-derivative second moment D = E(∂_u z)^2 at a layer: infinite-width D, its 1/n mean shift "
+                   "n dD/D and fluctuation V_DD/D^2 = n Var D^/D^2, for any u (P = C_W x.u/n_0 != 0 allowed); "
+                   "smooth sigma, leading order",
+         params=[_ACT, _CW, _CB, Param("metric", "reals", "first-layer metric K,P,D (C_b + C_W|x|^2/n_0, C_W x.u/n_0, "
+                                       "C_W|u|^2/n_0)"), _LAYER, _WIDTHS],
+         symbolic=lambda: {
+             "F": sp.Eq(sp.Symbol("(K', P', D')"), sp.Tuple(C_b + C_W * sp.Symbol("g(K)"),
+                                                            C_W * sp.Symbol("P") * sp.Symbol("g'(K)"),
+                                                            C_W * (sp.Symbol("D") * sp.Symbol("a(K)")
+                                                                   + 2 * sp.Symbol("P") ** 2 * sp.Symbol("a'(K)")))),
+             "Sigma": sp.Eq(sp.Symbol("Sigma'"), C_W**2 * sp.Symbol("C(G)") / sp.Symbol("n_l")
+                            + C_W**2 * sp.Symbol("J Sigma J^T")),
+             "dG": sp.Eq(sp.Symbol("dG'"), C_W * (sp.Symbol("J dG") + sp.Symbol("H:Sigma") / 2))})
+def _gradient_formula(activation, C_W, C_b, metric, layer, widths):
+    ws = _optional_widths(widths)
+    r = gradient_recursion(activation, C_W, C_b, metric, layer, widths=ws, mp=True)
+    with mpmath.workdps(MP_DPS + 10):
+        ref = mpmath.mpf(1) if ws is None else mpmath.mpf(ws[-1])  # n_{l-1}: PDLT's vertex normalisation
+        D, sig = r["D"][-1], r["Sigma"][-1]
+        vals = {"K": r["K"][-1], "P": r["P"][-1], "D": D, "n_dD_over_D": ref * r["dD"][-1] / D if D else 0 * ref,
+                "V_DD_over_D2": ref * sig[2, 2] / D**2 if D else 0 * ref, "n_dK": ref * r["dK"][-1],
+                "n_dP": ref * r["dP"][-1]}
+        vals |= {f"V_{a}{b}": ref * sig[i, j] for i, a in enumerate(_TANGENT_PAIRS)
+                 for j, b in enumerate(_TANGENT_PAIRS) if j >= i}
+        if ws is not None:
+            vals |= {"dD_over_D": r["dD"][-1] / D, "Var_D_over_D2": sig[2, 2] / D**2}
+        return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
 
 
 @lru_cache(maxsize=None)
