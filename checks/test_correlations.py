@@ -768,7 +768,7 @@ def _gradient_symbolic():
        statement="For tanh at criticality (C_W=1, C_b=0, K^(1)=D^(1)=1) and a direction u far from orthogonal to x "
                  "(P^(1)=0.9), the squared input derivative has the finite-width mean shift n(E D̂ − D)/D → n·δD/D "
                  "and fluctuation n·Var D̂/(E D̂)² → V_DD/D² of the joint recursion, not those of u ⟂ x "
-                 "(Richardson extrapolation in n = 32, 64; L/n ≤ 0.16).",
+                 "(Richardson extrapolation in n = 32, 64; L/n ≤ 1/8).",
        seed=2117, stochastic=True, formula=_gradient_symbolic,
        predicted="1/n coefficients n·δD/D, V_DD/D² (joint recursion, P ≠ 0)",
        measured="D̂ of 3·10⁴ collapsed nets, n=32, 64; Richardson; martingale control variates")
@@ -818,8 +818,9 @@ def _gradient_depth_symbolic():
        source="Hanin 2204.01058 (abstract: this EVGP variant occurs iff L/n is large); derived exact law "
               "Var D̂/(E D̂)² = ∏(1+5/n_ℓ) − 1 → e^{5L/n} − 1 (notes 2(d1))",
        statement="The gradient fluctuation Var D̂/(E D̂)² of a ReLU network with biases (C_W=2, C_b=0.2, u not ⟂ x) "
-                 "grows with β = L/n and, at fixed β, stays the same function of β whatever L: "
-                 "∏(1+5/n)^L − 1 at L = βn for n = 10, 20, 40 and β = 0.1, 0.2, 0.3.",
+                 "is set by β = L/n, not by L: it grows with β, and at fixed β it stays below e^{5β} − 1 whatever "
+                 "the depth (exactly (1+5/n)^L − 1 at L = βn; n = 10, 20, 40, β = 0.1, 0.2, 0.3), while the same "
+                 "depth at a smaller width fluctuates far more.",
        seed=2118, stochastic=True, formula=_gradient_depth_symbolic,
        predicted="Var D̂/(E D̂)² = (1+5/n)^L − 1 at L = βn",
        measured="D̂ of 2·10⁴ collapsed nets per width n")
@@ -842,19 +843,25 @@ def _gradient_depth(ctx):
             points.append(Point(f"β={beta} n={n} L={L}: Var D̂/(E D̂)²", exact, est.mean, se=est.se,
                                 control=depth_only, n=est.n))
             curves.setdefault(n, []).append((beta, est))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, by_depth) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     bs = np.linspace(0, max(GRAD_BETAS), 61)
     ax.plot(bs, np.exp(5 * bs) - 1, "k-", label="double-scaling limit e^{5L/n} − 1")
     for (n, pts), color in zip(curves.items(), ("C0", "C1", "C2")):
         Ls = np.arange(0, int(round(max(GRAD_BETAS) * n)) + 1)
-        ax.plot(Ls / n, [_relu_ratio(n, int(L), 2) / 3 - 1 for L in Ls], "-", color=color, lw=0.8,
-                label=f"exact, n={n}")
-        ax.errorbar([b for b, _ in pts], [e.mean for _, e in pts], yerr=[4 * e.se for _, e in pts], fmt="o",
-                    color=color, ms=4, capsize=2)
+        exact = [_relu_ratio(n, int(L), 2) / 3 - 1 for L in Ls]
+        for axis, xs, scale in ((ax, Ls / n, 1 / n), (by_depth, Ls, 1)):
+            axis.plot(xs[1:], exact[1:], "-", color=color, lw=0.8, label=f"exact, n={n}")
+            axis.errorbar([b * n * scale for b, _ in pts], [e.mean for _, e in pts], yerr=[4 * e.se for _, e in pts],
+                          fmt="o", color=color, ms=4, capsize=2)
     ax.set_xlabel("β = L/n")
-    ax.set_ylabel("Var D̂/(E D̂)²")
-    ax.set_title("ReLU gradient fluctuation is a function of L/n (MC ±4 SE)")
-    ax.legend(fontsize=8)
+    ax.set_title("against L/n: one curve")
+    by_depth.set_xlabel("depth L")
+    by_depth.set_yscale("log")
+    by_depth.set_title("against L: a different curve per width")
+    for axis in (ax, by_depth):
+        axis.set_ylabel("Var D̂/(E D̂)²")
+        axis.legend(fontsize=8)
+    fig.suptitle("ReLU input-derivative fluctuation (C_b = 0.2, u not orthogonal to x; MC ±4 SE)")
     return Measurement(points, n=n_networks, figures={"relu-gradient-fluctuation-vs-L-over-n": fig},
                        notes="D̂ = Ĝ_∂∂ is the conditional variance of the output derivative ∂_u z, so "
                              "E[(∂_u z)⁴]/E[(∂_u z)²]² = 3(1 + Var D̂/(E D̂)²). E D̂ = D^(1) is exact (notes 2(d1)), "
