@@ -7,7 +7,8 @@ import sympy as sp
 import torch
 
 import dltv.theory.correlations as C
-from dltv.numerics.correlations import sample_collapsed, tangent_martingale_increments
+from dltv.numerics.correlations import (sample_collapsed, tangent_increment_covariance, tangent_martingale_increments,
+                                        tangent_quadratic_controls)
 from dltv.theory.formulas import get_formula
 
 
@@ -131,3 +132,26 @@ def test_tangent_increments_have_mean_zero_and_reject_a_wrong_map():
         tangent_martingale_increments(m, "relu", 2.0, 0.0)
     with pytest.raises(ValueError, match="metric"):
         tangent_martingale_increments(m[:, :1], "tanh", 1.0, 0.0)
+
+
+def test_quadratic_controls_have_mean_zero_and_need_the_exact_covariance():
+    x, u = np.array([[1.0, 0.5]]), np.array([0.8, 0.6])
+    widths = (2, 12, 16, 12, 1)
+    s = sample_collapsed(widths, "tanh", 1.2, 0.1, x, 40_000, direction=u,
+                         generator=torch.Generator().manual_seed(6))
+    m = s.metric.numpy()
+    inc = tangent_martingale_increments(m, "tanh", 1.2, 0.1)
+    cov = tangent_increment_covariance(m, widths, "tanh", 1.2)
+    assert cov.shape == inc.shape + (3,)
+    q = tangent_quadratic_controls(inc, cov)
+    z = q.mean(0) / (q.std(0, ddof=1) / math.sqrt(len(q)))
+    assert np.abs(z).max() < 4.5
+    # the covariance of a width one step off (n_l + 2) leaves a mean in the diagonal controls
+    off = tangent_increment_covariance(m, (2, 14, 18, 14, 1), "tanh", 1.2)
+    qw = tangent_quadratic_controls(inc, off)
+    zw = qw.mean(0) / (qw.std(0, ddof=1) / math.sqrt(len(qw)))
+    assert np.abs(zw).max() > 6
+    with pytest.raises(ValueError, match="widths"):
+        tangent_increment_covariance(m, (2, 12), "tanh", 1.2)
+    with pytest.raises(ValueError, match="increments"):
+        tangent_quadratic_controls(inc, cov[:, :1])
