@@ -98,3 +98,13 @@ def test_cli_evaluates_widths(capsys):
     assert "V_ab_bb" in capsys.readouterr().out
     assert main(["formula", "eval", "correlations.nlo", "activation=relu", "C_W=2", "C_b=0", "n=16", "layer=4",
                  "K=1,1/2,1", "widths=16,64"]) == 2
+
+
+def test_derivative_vertices_take_widths():
+    eq = C.derivative_vertices("tanh", 1, 0, 1.0, 4)
+    w = C.derivative_vertices("tanh", 1, 0, 1.0, 4, widths=[24] * 3)
+    for key in eq:
+        assert np.allclose(w[key], eq[key], rtol=1e-13, atol=1e-15)
+    p = C.derivative_vertices("tanh", 1, 0, 1.0, 4, widths=PROFILE)
+    r = C.single_input_recursion("tanh", 1, 0, 1.0, 4, widths=PROFILE)
+    assert p["V_DD_over_D2"][-1] == pytest.approx(PROFILE[-1] * r["Sigma_DD"][-1] / r["D"][-1] ** 2, rel=1e-13)

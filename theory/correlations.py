@@ -771,12 +771,15 @@ class _nullctx:
         return False
 
 
-def derivative_vertices(activation, C_W_, C_b_, K1, layers: int) -> dict:
-    """float64 per-layer V_KK/K^2, V_KD/(K D), V_DD/D^2 and D/D^(1) (single input, u orthogonal to x, equal widths).
+def derivative_vertices(activation, C_W_, C_b_, K1, layers: int, widths=None) -> dict:
+    """float64 per-layer V_KK/K^2, V_KD/(K D), V_DD/D^2 and D/D^(1) (single input, u orthogonal to x).
 
-    Homogeneous sigma: the derivative has the forward law exactly (notes 2(d1)), V_DD/D^2 = V/K^2.
+    Equal widths (``widths=None``): the coefficients of 1/n; with the hidden widths n_1..n_{layers-1}:
+    V = n_{l-1} Cov (PDLT's normalisation), so Var D/D^2 = V_DD/(n_{l-1} D^2).  Any direction u (and the mean
+    shift of D): :func:`gradient_recursion`.  Homogeneous sigma: the derivative has the forward law exactly
+    (notes 2(d1)), V_DD/D^2 = V/K^2.
     """
-    r = single_input_recursion(activation, C_W_, C_b_, K1, layers)
+    r = single_input_recursion(activation, C_W_, C_b_, K1, layers, widths=widths)
     K_, D_ = np.array(r["K"]), np.array(r["D"])
     return {"V_KK_over_K2": np.array(r["V"]) / K_**2, "V_KD_over_KD": np.array(r["V_KD"]) / (K_ * D_),
             "V_DD_over_D2": np.array(r["V_DD"]) / D_**2, "D_over_D1": D_}
