@@ -778,8 +778,8 @@ def _tanh_gradient(ctx):
     gen = ctx.generator()
     depth = max(GRAD_LAYERS)
     theory, orth = (_gradient_theory(P, depth) for P in (GRAD_P, 0.0))
-    # layer 3 from the registered 30-digit formula (the rest in float64, same recursion)
-    theory[3] = _formula("correlations.gradient", activation="tanh", C_W=1, C_b=0, metric=f"1,{GRAD_P},1", layer=3)
+    # layer 2 from the registered 30-digit formula (the rest in float64, the same recursion)
+    theory[2] = _formula("correlations.gradient", activation="tanh", C_W=1, C_b=0, metric=f"1,{GRAD_P},1", layer=2)
     est = {}
     for n in TANH_WIDTHS:
         s = _collapsed(ctx, (2,) + (n,) * (depth - 1) + (1,), "tanh", 1.0, 0.0, GRAD_X, n_networks, gen,
