@@ -890,9 +890,9 @@ PROFILE_X, PROFILE_U = np.array([[np.sqrt(2.0), 0.0]]), np.array([0.0, np.sqrt(2
                  "the equal-width formulas at the harmonic-mean width (same Σ1/n_ℓ) — Richardson over the "
                  "profile ×1 and ×2.",
        seed=2119, stochastic=True, predicted="δK/K, Var Ĝ/K², Var D̂/D² with widths 16, 64, 32, 128",
-       measured="Ĝ, D̂ of 2·10⁴ collapsed nets, widths ×1, ×2; Richardson; martingale control variates")
+       measured="Ĝ, D̂ of 4·10⁴ collapsed nets, widths ×1, ×2; Richardson; martingale control variates")
 def _unequal_widths(ctx):
-    n_networks = 150_000 if ctx.full else 20_000
+    n_networks = 200_000 if ctx.full else 40_000
     gen = ctx.generator()
     layer = len(PROFILE) + 1
     pred = _formula("correlations.single_input", activation="tanh", C_W=1, C_b=0, K=1, layer=layer,
