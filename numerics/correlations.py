@@ -431,6 +431,113 @@ def mean_shift_cv(G, K: float, n: float, controls, control_means) -> Estimate:
     return control_variate_mean(G, controls, control_means).scaled(n, -n * K)
 
 
+def _tanh_pair(z):
+    s = np.tanh(z)
+    return s, 1.0 - s * s
+
+
+_SMOOTH_PAIRS = {  # z -> (sigma(z), sigma'(z)) in numpy, for the derivative estimators
+    "tanh": _tanh_pair,
+    "erf": lambda z: (special.erf(z), (2 / math.sqrt(math.pi)) * np.exp(-z * z)),
+    "sin": lambda z: (np.sin(z), np.cos(z)),
+    "linear": lambda z: (z, np.ones_like(z)),
+}
+
+
+def _smooth_pair(activation: str):
+    if activation not in _SMOOTH_PAIRS:
+        raise ValueError(f"activation must be one of {', '.join(_SMOOTH_PAIRS)}, got {activation!r}")
+    return _SMOOTH_PAIRS[activation]
+
+
+def _tangent_metric(metric) -> np.ndarray:
+    g = as_samples(metric, "metric")
+    if g.ndim != 4 or g.shape[1] < 2 or g.shape[2:] != (2, 2):
+        raise ValueError(f"metric must have shape (N, layers >= 2, 2, 2), got {g.shape}")
+    return g
+
+
+def tangent_martingale_increments(metric, activation: str, C_W: float, C_b: float, nodes: int = 100) -> np.ndarray:
+    """Zero-mean increments of the joint (z, ∂_u z) metric per network: (N, L-1, 3) over (zz, z∂, ∂∂), for
+    metrics (N, L, 2, 2) of one input with a direction (layers 1..L).
+
+    Derived: given the layers below l, the rows (z_j, ∂z_j) of layer l are i.i.d. N(0, Ĝ^(l)), Ĝ = [[K, P], [P, D]],
+    so E[Ĝ^(l+1) | past] = (C_b + C_W g(K), C_W P g'(K), C_W (D a(K) + 2 P² a'(K))) exactly (Stein's lemma in ∂z),
+    g = <σ²>_K, a = <σ'²>_K, f'(K) = <f (z² − K)>/(2K²) (d/dK of the Gaussian density).  Every increment
+    Ĝ^(l+1) − E[Ĝ^(l+1) | past] has mean 0 at any width: control variates for E Ĝ, E D̂.  The averages use
+    Gauss-Hermite with ``nodes`` nodes (tanh at K <= 1: error ~1e-10 against 240 nodes, measured; an
+    error e in E[.|past] biases a control-variate mean by c e, far below any Monte-Carlo SE here).
+    """
+    g = _tangent_metric(metric)
+    pair = _smooth_pair(activation)
+    t, w = np.polynomial.hermite_e.hermegauss(nodes)
+    w = w / math.sqrt(2 * math.pi)
+    rule = np.stack([w, w * (t * t - 1) / 2], axis=1)  # <f>, and K <f (z² − K)>/(2K²) with z = sqrt(K) t
+    out = np.empty(g.shape[:1] + (g.shape[1] - 1, 3))
+    for l in range(g.shape[1] - 1):  # one layer at a time: (N, nodes) arrays stay in cache
+        K, P, D = g[:, l, 0, 0], g[:, l, 0, 1], g[:, l, 1, 1]
+        s, d = pair(np.sqrt(K)[:, None] * t)
+        s2, d2 = (s * s) @ rule, (d * d) @ rule
+        expected = (C_b + C_W * s2[:, 0], C_W * P * s2[:, 1] / K, C_W * (D * d2[:, 0] + 2 * P * P * d2[:, 1] / K))
+        for j, (a, b) in enumerate(((0, 0), (0, 1), (1, 1))):
+            out[:, l, j] = g[:, l + 1, a, b] - expected[j]
+    return out
+
+
+def tangent_increment_covariance(metric, widths: Sequence[int], activation: str, C_W: float,
+                                 nodes: int = 100) -> np.ndarray:
+    """E[M_l M_l^T | past] = (C_W^2/n_l) C(G^(l)) for the increments M_l of :func:`tangent_martingale_increments`:
+    (N, L-1, 3, 3) over (zz, z∂, ∂∂); ``widths`` = (n_0, n_1, ..., ) as given to the sampler.
+
+    Derived: G^(l+1) - C_b = (C_W/n_l) sum_j phi_j phi_j^T over the n_l neurons of layer l, i.i.d. given the past,
+    phi = (sigma(z), sigma'(z) ∂z), so Cov(G^(l+1) | past) = (C_W^2/n_l) (<phi_a phi_b phi_c phi_d> - F_p F_q).
+    The moments <h(z) (∂z)^m> come from ∂z = (P/K) z + w, w ~ N(0, D - P^2/K) independent of z, and one
+    Gauss-Hermite rule in z.  M_l M_l^T minus this has mean 0 exactly: quadratic control variates.
+    """
+    g = _tangent_metric(metric)
+    pair = _smooth_pair(activation)
+    ws = check_widths(widths)
+    if len(ws) < g.shape[1]:
+        raise ValueError(f"widths must list n_0..n_{g.shape[1] - 1} at least, got {len(ws)} entries")
+    t, w = np.polynomial.hermite_e.hermegauss(nodes)
+    rule = (w / math.sqrt(2 * math.pi))[:, None] * t[:, None] ** np.arange(5)  # <h z^i> = K^(i/2) h @ rule[:, i]
+    power = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 2, (1, 2): 3, (2, 2): 4}
+    out = np.empty(g.shape[:1] + (g.shape[1] - 1, 3, 3))
+    for l in range(g.shape[1] - 1):  # one layer at a time: (N, nodes) arrays stay in cache
+        K, P, D = g[:, l, 0, 0], g[:, l, 0, 1], g[:, l, 1, 1]
+        s, d = pair(np.sqrt(K)[:, None] * t)
+        slope, resid = P / K, np.clip(D - P * P / K, 0.0, None)
+        gauss = {0: 1.0, 2: resid, 4: 3 * resid * resid}  # E w^k, w ~ N(0, D - P²/K)
+        scale = np.sqrt(K)[:, None] ** np.arange(5)
+
+        def moment(h, m):  # <h(z) (∂z)^m>, h given on the nodes
+            avg = (h @ rule[:, :m + 1]) * scale[:, :m + 1]
+            return sum(math.comb(m, i) * slope**i * gauss[m - i] * avg[:, i] for i in range(m + 1) if (m - i) % 2 == 0)
+        ss, sd, dd = s * s, s * d, d * d
+        F = [moment(ss, 0), moment(sd, 1), moment(dd, 2)]
+        M = [moment(h, m) for m, h in enumerate((ss * ss, ss * sd, ss * dd, sd * dd, dd * dd))]
+        for p in range(3):
+            for q in range(p, 3):
+                out[:, l, p, q] = out[:, l, q, p] = (M[power[(p, q)]] - F[p] * F[q]) * (C_W**2 / ws[l + 1])
+    return out
+
+
+def tangent_quadratic_controls(increments, covariance) -> np.ndarray:
+    """Zero-mean quadratic controls (N, k) from increments (N, L-1, 3) and their conditional covariances
+    (:func:`tangent_increment_covariance`): M_i,a M_j,b for layers i < j (a martingale: E[M_j | past] = 0),
+    and M_i,a M_i,b - E[M_i,a M_i,b | past].  With the linear controls they remove most of the variance of E D^
+    (the second-order part of D^'s dependence on the increments; about 8x smaller SE for tanh, measured)."""
+    m = as_samples(increments, "increments")
+    c = as_samples(covariance, "covariance")
+    if m.ndim != 3 or c.shape != m.shape + (m.shape[-1],):
+        raise ValueError(f"increments (N, L, k) and covariance (N, L, k, k) must match; got {m.shape}, {c.shape}")
+    layers, k = m.shape[1], m.shape[2]
+    cols = [m[:, i, a] * m[:, j, b] for i in range(layers) for j in range(i + 1, layers)
+            for a in range(k) for b in range(k)]
+    cols += [m[:, i, a] * m[:, i, b] - c[:, i, a, b] for i in range(layers) for a in range(k) for b in range(a, k)]
+    return np.column_stack(cols)
+
+
 def gaussian_average(fn: Callable[[np.ndarray], np.ndarray], var, nodes: int = 80) -> np.ndarray:
     """<fn(z)>, z ~ N(0, var), elementwise over an array of variances (Gauss-Hermite, probabilists' nodes)."""
     t, w = np.polynomial.hermite_e.hermegauss(nodes)

@@ -10,6 +10,7 @@ exists and a float64 evaluator.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from functools import lru_cache
 
@@ -303,6 +304,14 @@ _CW = Param("C_W", "real", "weight variance C_W (> 0)", low=0, low_open=True)
 _CB = Param("C_b", "real", "bias variance C_b (>= 0)", low=0)
 _LAYER = Param("layer", "int", "layer index (1 = first pre-activation)", low=1)
 _K = Param("K", "reals", "first-layer kernel: K, or K_aa,K_ab,K_bb")
+_WIDTHS = Param("widths", "ints", "hidden widths n_1..n_{layer-1} (default 0: equal widths)", low=0, default="0")
+
+
+def _optional_widths(widths):
+    """The parsed ``widths`` parameter: None for the default 0 (equal widths), else the list (each >= 1)."""
+    if list(widths) == [0]:
+        return None
+    return [check_int("widths", w, 1) for w in widths]
 
 
 @formula("correlations.kernel",
@@ -697,40 +706,64 @@ def _single_moments(act, k, mp: bool = False) -> dict:
             "dd2": e(lambda z: f[2](z) ** 2 + f[1](z) * f[3](z))}
 
 
-def single_input_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = False) -> dict:
-    """Equal-width single-input 1/n hierarchy, forward and input-derivative (u orthogonal to x), layers 1..layers.
+def _hidden_widths(widths, layers: int) -> list:
+    """Hidden widths n_1..n_{layers-1} as a list; ``None`` gives width 1 everywhere, so that every
+    1/n term of the (linear in 1/n_l) leading-order recursions is returned as its coefficient."""
+    if widths is None:
+        return [1] * (layers - 1)
+    ws = _widths(widths)
+    if len(ws) != layers - 1:
+        raise ValueError(f"widths must list the {layers - 1} hidden widths n_1..n_{layers - 1} "
+                         f"(one per layer below the last); got {len(ws)}")
+    return ws
 
-    (notes 2(b), 2(d2); derived) with chi_par = C_W g'(K), chi_perp = C_W <s'^2>, dD = C_W D d<s'^2>/dK:
+
+def single_input_recursion(activation, C_W_, C_b_, K1, layers: int, mp: bool = False, widths=None) -> dict:
+    """Single-input 1/n hierarchy, forward and input-derivative (u orthogonal to x), layers 1..layers.
+
+    (notes 2(b), 2(d2); derived) with chi_par = C_W g'(K), chi_perp = C_W <s'^2>, dD = C_W D d<s'^2>/dK,
+    Sigma = Cov(G, D) of the stochastic metric and dK = E G - K, layer l of width n_l:
         K' = C_b + C_W g,  D' = chi_perp D,
-        V_KK' = C_W^2(<s^4> - g^2) + chi_par^2 V_KK,            n dK' = chi_par n dK + (C_W/2) g'' V_KK,
-        V_KD' = C_W^2 D(<s^2 s'^2> - g<s'^2>) + chi_par dD V_KK + chi_par chi_perp V_KD,
-        V_DD' = C_W^2 D^2(3<s'^4> - <s'^2>^2) + dD^2 V_KK + 2 dD chi_perp V_KD + chi_perp^2 V_DD.
-    Observables: E z^4/(E z^2)^2 - 3 = 3V/(nK^2), E[(dz)^4]/E[(dz)^2]^2 - 3 = 3V_DD/(nD^2) (+ O(1/n^2)).
+        Sigma_KK' = C_W^2(<s^4> - g^2)/n_l + chi_par^2 Sigma_KK,        dK' = chi_par dK + (C_W/2) g'' Sigma_KK,
+        Sigma_KD' = C_W^2 D(<s^2 s'^2> - g<s'^2>)/n_l + chi_par dD Sigma_KK + chi_par chi_perp Sigma_KD,
+        Sigma_DD' = C_W^2 D^2(3<s'^4> - <s'^2>^2)/n_l + dD^2 Sigma_KK + 2 dD chi_perp Sigma_KD + chi_perp^2 Sigma_DD.
+    Each layer's 1/n_l enters at its own layer (derived: Cov(G'|past) = C_W^2 Cov_G(s s)/n_l exactly).
+    ``widths=None`` (equal widths): the coefficients of 1/n, V = n Sigma, n dK.  ``widths`` = the hidden
+    widths n_1..n_{layers-1}: V = n_{l-1} Sigma (PDLT's vertex), n_dK = n_{l-1} dK, and the absolute
+    "Sigma_KK", "Sigma_KD", "Sigma_DD", "dK" besides.
+    Observables: E z^4/(E z^2)^2 - 3 = 3 Sigma_KK/K^2, E[(dz)^4]/E[(dz)^2]^2 - 3 = 3 Sigma_DD/D^2 (+ O(1/n^2)).
     Returns lists (floats or mpf) K, V, n_dK, D (D^(1) = 1), V_KD, V_DD.
     """
     act = get_activation(activation)
     cw, cb = _weights(C_W_, C_b_)
     layers = check_int("layers", layers, 1)
-    one = mpmath.mpf(1) if mp else 1.0
+    ws = _hidden_widths(widths, layers)
+    K1 = check_nonnegative("K", K1)
     conv = (lambda x: G._mp(x)) if mp else float
-    cw, cb = conv(cw), conv(cb)
-    out = {"K": [conv(check_nonnegative("K", K1))], "V": [0 * one], "n_dK": [0 * one], "D": [one],
-           "V_KD": [0 * one], "V_DD": [0 * one]}
+    keys = ("K", "dK", "D", "Sigma_KK", "Sigma_KD", "Sigma_DD")
     ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
-    with ctx:
-        for _ in range(layers - 1):
-            k, V, d, D, VKD, VDD = (out[x][-1] for x in ("K", "V", "n_dK", "D", "V_KD", "V_DD"))
+    with ctx:  # inputs converted at the working precision (C_b = 1/10 is not a binary fraction)
+        one = mpmath.mpf(1) if mp else 1.0
+        cw, cb = conv(cw), conv(cb)
+        out = {"K": [conv(K1)], "D": [one]} | {x: [0 * one] for x in keys[1:2] + keys[3:]}
+        for nl in ws:
+            k, dk, D, VKK, VKD, VDD = (out[x][-1] for x in keys)
             s = _single_moments(act, k, mp)
             cpar, cperp = cw * s["g1"], cw * s["d2"]
             dD = cw * D * s["dd2"]
             out["K"].append(cb + cw * s["g"])
-            out["V"].append(cw**2 * (s["s4"] - s["g"] ** 2) + cpar**2 * V)
-            out["n_dK"].append(cpar * d + cw / 2 * s["g2"] * V)
+            out["Sigma_KK"].append(cw**2 * (s["s4"] - s["g"] ** 2) / nl + cpar**2 * VKK)
+            out["dK"].append(cpar * dk + cw / 2 * s["g2"] * VKK)
             out["D"].append(cperp * D)
-            out["V_KD"].append(cw**2 * D * (s["s2d2"] - s["g"] * s["d2"]) + cpar * dD * V + cpar * cperp * VKD)
-            out["V_DD"].append(cw**2 * D**2 * (3 * s["d4"] - s["d2"] ** 2) + dD**2 * V + 2 * dD * cperp * VKD
-                               + cperp**2 * VDD)
-    return out
+            out["Sigma_KD"].append(cw**2 * D * (s["s2d2"] - s["g"] * s["d2"]) / nl + cpar * dD * VKK
+                                   + cpar * cperp * VKD)
+            out["Sigma_DD"].append(cw**2 * D**2 * (3 * s["d4"] - s["d2"] ** 2) / nl + dD**2 * VKK
+                                   + 2 * dD * cperp * VKD + cperp**2 * VDD)
+        scale = [one] + [conv(nl) for nl in ws]  # n_{l-1} (1 at layer 1, where Sigma = 0)
+        coef = lambda key: [a * b for a, b in zip(scale, out[key])]  # noqa: E731
+        result = {"K": out["K"], "V": coef("Sigma_KK"), "n_dK": coef("dK"), "D": out["D"],
+                  "V_KD": coef("Sigma_KD"), "V_DD": coef("Sigma_DD")}
+    return result if widths is None else result | {k: out[k] for k in ("Sigma_KK", "Sigma_KD", "Sigma_DD", "dK")}
 
 
 class _nullctx:
@@ -741,12 +774,15 @@ class _nullctx:
         return False
 
 
-def derivative_vertices(activation, C_W_, C_b_, K1, layers: int) -> dict:
-    """float64 per-layer V_KK/K^2, V_KD/(K D), V_DD/D^2 and D/D^(1) (single input, u orthogonal to x, equal widths).
+def derivative_vertices(activation, C_W_, C_b_, K1, layers: int, widths=None) -> dict:
+    """float64 per-layer V_KK/K^2, V_KD/(K D), V_DD/D^2 and D/D^(1) (single input, u orthogonal to x).
 
-    Homogeneous sigma: the derivative has the forward law exactly (notes 2(d1)), V_DD/D^2 = V/K^2.
+    Equal widths (``widths=None``): the coefficients of 1/n; with the hidden widths n_1..n_{layers-1}:
+    V = n_{l-1} Cov (PDLT's normalisation), so Var D/D^2 = V_DD/(n_{l-1} D^2).  Any direction u (and the mean
+    shift of D): :func:`gradient_recursion`.  Homogeneous sigma: the derivative has the forward law exactly
+    (notes 2(d1)), V_DD/D^2 = V/K^2.
     """
-    r = single_input_recursion(activation, C_W_, C_b_, K1, layers)
+    r = single_input_recursion(activation, C_W_, C_b_, K1, layers, widths=widths)
     K_, D_ = np.array(r["K"]), np.array(r["D"])
     return {"V_KK_over_K2": np.array(r["V"]) / K_**2, "V_KD_over_KD": np.array(r["V_KD"]) / (K_ * D_),
             "V_DD_over_D2": np.array(r["V_DD"]) / D_**2, "D_over_D1": D_}
@@ -754,63 +790,294 @@ def derivative_vertices(activation, C_W_, C_b_, K1, layers: int) -> dict:
 
 @formula("correlations.single_input",
          source="derived from Hanin (arXiv 2204.01058) / PDLT §4.3-4.5, §5.4 recursions (notes 2(b), 2(d2))",
-         statement="single-input K, V/K^2, n dK/K, V_DD/D^2, D/D^(1) at a layer (equal widths, leading order in 1/n)",
-         params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER],
+         statement="single-input K, V/K^2, n dK/K, V_DD/D^2, D/D^(1) at a layer (equal widths: coefficients of 1/n; "
+                   "a width list: V = n_{l-1} Var G and the absolute Var G/K^2, dK/K, Var D/D^2; leading order)",
+         params=[_ACT, _CW, _CB, Param("K", "real", "first-layer kernel K^(1) (> 0)", low=0, low_open=True), _LAYER,
+                 _WIDTHS],
          symbolic=lambda: {
              "V": sp.Eq(sp.Symbol("V'"), C_W**2 * (sp.Symbol("<s^4>") - sp.Symbol("<s^2>") ** 2)
                         + sp.Symbol("chi_par") ** 2 * sp.Symbol("V")),
              "dK": sp.Eq(sp.Symbol("n dK'"), sp.Symbol("chi_par") * sp.Symbol("n dK")
                          + C_W / 2 * sp.Symbol("g''") * sp.Symbol("V"))})
-def _single_input_formula(activation, C_W, C_b, K, layer):
-    r = single_input_recursion(activation, C_W, C_b, K, layer, mp=True)
+def _single_input_formula(activation, C_W, C_b, K, layer, widths):
+    ws = _optional_widths(widths)
+    r = single_input_recursion(activation, C_W, C_b, K, layer, mp=True, widths=ws)
     with mpmath.workdps(MP_DPS + 10):
         k, D = r["K"][-1], r["D"][-1]
         vals = {"K": k, "V_over_K2": r["V"][-1] / k**2, "n_dK_over_K": r["n_dK"][-1] / k,
                 "V_DD_over_D2": r["V_DD"][-1] / D**2, "D_over_D1": D}
+        if ws is not None:
+            vals |= {"Var_G_over_K2": r["Sigma_KK"][-1] / k**2, "dK_over_K": r["dK"][-1] / k,
+                     "Var_D_over_D2": r["Sigma_DD"][-1] / D**2}
         return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
 
 
 @formula("correlations.nlo",
          source="derived: delta-method 1/n recursions (notes 2(b); PDLT §4.3 four-point vertex, §4.5 NLO kernel)",
-         statement="two-input K_ab, n dK_ab and four-point vertex entries at a layer (equal widths n, leading order)",
-         params=[_ACT, _CW, _CB, Param("n", "int", "hidden width (>= 1)", low=1), _LAYER,
-                 Param("K", "reals", "first-layer kernel K_aa,K_ab,K_bb")],
+         statement="two-input K, n dK and every four-point vertex entry over the pairs (aa, ab, bb) at a layer "
+                   "(widths n, or a width list against the reference n; leading order)",
+         params=[_ACT, _CW, _CB, Param("n", "int", "hidden width (>= 1); the reference width of V and n_dK", low=1),
+                 _LAYER, Param("K", "reals", "first-layer kernel K_aa,K_ab,K_bb"), _WIDTHS],
          symbolic=lambda: {
              "V": sp.Eq(sp.Symbol("V'"), C_W**2 * sp.Symbol("C(K)") + C_W**2 * sp.Symbol("J V J^T")),
              "dK": sp.Eq(sp.Symbol("dK'"), C_W * (sp.Symbol("J dK") + sp.Symbol("H:V") / (2 * n_sym)))})
-def _nlo_formula(activation, C_W, C_b, n, layer, K):
+def _nlo_formula(activation, C_W, C_b, n, layer, K, widths):
     single, trip = _parse_K(K)
     if single:
         raise ValueError("K must be three numbers K_aa,K_ab,K_bb for correlations.nlo")
-    return nlo_layer(activation, C_W, C_b, trip, n, layer)
+    return nlo_layer(activation, C_W, C_b, trip, n, layer, _optional_widths(widths))
 
 
-def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int) -> dict:
-    """30-digit two-input 1/n hierarchy of :func:`vertex_recursion` at ``layer`` (equal widths ``n``).
+NLO_ENTRIES = ("K_aa", "K_ab", "K_bb", "n_dK_aa", "n_dK_ab", "n_dK_bb", "V_aa_aa", "V_aa_ab", "V_aa_bb",
+               "V_ab_ab", "V_ab_bb", "V_bb_bb")
+"""Every entry of the two-input leading-order hierarchy: the kernel, its 1/n mean shift (times n) and the
+six distinct entries of the symmetric 3x3 four-point vertex over the pairs (aa, ab, bb)."""
 
-    Same recursion over the pairs (aa, ab, bb), in mpmath: V' = C_W^2 C(K) + (C_W^2) J V J^T (per 1/n),
-    dK' = C_W (J dK + (1/2) H : Sigma).  The Gaussian averages (:func:`_layer_derivatives_mp`) are
-    closed forms where they exist and 30-digit Mehler series otherwise; no symbolic simplification at
-    evaluation time.  Returns {"K_ab", "n_dK_ab", "V_aa_aa", "V_aa_bb", "V_ab_ab", "V_aa_ab"} as sympy Floats.
+
+def nlo_layer(activation, C_W_, C_b_, K1, n: int, layer: int, widths=None) -> dict:
+    """30-digit two-input 1/n hierarchy of :func:`vertex_recursion` at ``layer``: every entry (:data:`NLO_ENTRIES`).
+
+    Same recursion over the pairs (aa, ab, bb), in mpmath, layer l of width n_l:
+        Sigma' = C_W^2 C(K)/n_l + C_W^2 J Sigma J^T,   dK' = C_W (J dK + (1/2) H : Sigma),
+    Sigma = Cov(G) and dK = E G - K, each layer's 1/n_l at its own layer.  Equal widths (``widths=None``):
+    all n_l = ``n`` and V = n Sigma, n_dK = n dK.  ``widths`` = the hidden widths n_1..n_{layer-1}:
+    the same recursion with those widths, reported against the reference width ``n`` (V = n Sigma,
+    n_dK = n dK; so the absolute 1/n corrections are V/n and n_dK/n).  The Gaussian averages
+    (:func:`_layer_derivatives_mp`) are closed forms where they exist and 30-digit Mehler series
+    otherwise; no symbolic simplification at evaluation time.  Returns sympy Floats keyed by
+    :data:`NLO_ENTRIES` (V_aa_ab = n Cov(G_aa, G_ab), ...).
     """
     act = get_activation(activation)
     cw, cb = _weights(C_W_, C_b_)
     n = check_int("n", n, 1)
     layer = check_int("layer", layer, 1)
+    ws = [n] * (layer - 1) if widths is None else _hidden_widths(widths, layer)
     with mpmath.workdps(MP_DPS + 10):
         cwm, cbm, nm = G._mp(cw), G._mp(cb), mpmath.mpf(n)
         k = [G._mp(v) for v in K1]
         sig, dk = mpmath.zeros(3, 3), mpmath.zeros(3, 1)
-        for _ in range(layer - 1):
+        for nl in ws:
             F, J, H, Cm = _layer_derivatives_mp(act, k)
             contraction = mpmath.matrix([sum(H[p][q][r] * sig[q, r] for q in range(3) for r in range(3))
                                          for p in range(3)])
             dk = cwm * (J * dk + contraction / 2)
-            sig = cwm**2 * Cm / nm + cwm**2 * J * sig * J.T
+            sig = cwm**2 * Cm / mpmath.mpf(nl) + cwm**2 * J * sig * J.T
             k = [cbm + cwm * f for f in F]
         V = nm * sig
-        vals = {"K_ab": k[1], "n_dK_ab": nm * dk[1], "V_aa_aa": V[0, 0], "V_aa_bb": V[0, 2],
-                "V_ab_ab": V[1, 1], "V_aa_ab": V[0, 1]}
+        pairs = ("aa", "ab", "bb")
+        vals = {f"K_{p}": k[i] for i, p in enumerate(pairs)} | {f"n_dK_{p}": nm * dk[i] for i, p in enumerate(pairs)}
+        vals |= {f"V_{p}_{q}": V[i, j] for i, p in enumerate(pairs) for j, q in enumerate(pairs) if j >= i}
+        return {key: sp.Float(vals[key], MP_DPS) for key in NLO_ENTRIES}
+
+
+# ============================================================== gradients: joint forward-derivative hierarchy
+_S = sp.symbols("s0:9")  # s_d stands for sigma^(d)(z)
+_MAX_SIGMA_ORDER = 7
+
+
+def _dz(expr):
+    """d/dz of a polynomial in s_d = sigma^(d)(z) (s_d -> s_{d+1})."""
+    return sp.expand(sum(sp.diff(expr, _S[d]) * _S[d + 1] for d in range(len(_S) - 1)))
+
+
+def _dz_n(expr, times: int):
+    for _ in range(times):
+        expr = _dz(expr)
+    return expr
+
+
+@lru_cache(maxsize=None)
+def _tangent_integrands() -> tuple:
+    """(names, expressions in s_0..s_7): the one-input Gaussian averages the joint recursion needs.
+
+    g_k = d^k<s^2>_K/dK^k and a_k = d^k<s'^2>_K/dK^k (k = 0..3; Price: d/dK <f>_K = <f''>_K/2), and
+    h_m^(j) for h_m = s^(4-m) s'^m (the four-point function, :func:`_tangent_layer`).
+    """
+    names, exprs = [], []
+    for base, f in (("g", _S[0] ** 2), ("a", _S[1] ** 2)):
+        for k in range(4):
+            names.append(f"{base}{k}")
+            exprs.append(_dz_n(f, 2 * k) / 2**k)
+    for m in range(5):
+        for j in range(m % 2, m + 1, 2):
+            names.append(f"h{m}_{j}")
+            exprs.append(_dz_n(_S[0] ** (4 - m) * _S[1] ** m, j))
+    return tuple(names), tuple(exprs)
+
+
+@lru_cache(maxsize=None)
+def _tangent_evaluator(name: str, mp: bool):
+    """z -> [integrand values] for the activation ``name`` (mpmath or numpy), sigma derivatives shared."""
+    act = get_activation(name)
+    names, exprs = _tangent_integrands()
+    poly = sp.lambdify(_S[:_MAX_SIGMA_ORDER + 1], list(exprs), "mpmath" if mp else "numpy", cse=True)
+    if mp:
+        derivs = act.mpmath_derivatives(_MAX_SIGMA_ORDER)
+        return lambda z: poly(*derivs(z))
+    fns = [act.numpy(d) for d in range(_MAX_SIGMA_ORDER + 1)]
+    return lambda z: poly(*(np.broadcast_to(f(z), np.shape(z)) for f in fns))
+
+
+def _tangent_averages(act, k, mp: bool) -> dict:
+    """The averages of :func:`_tangent_integrands` at z ~ N(0, K) by the trapezoid rule in x = z/sqrt(K).
+
+    For sigma analytic in a strip the rule converges like e^{-2 pi tau/h} (Trefethen & Weideman, SIAM
+    Rev. 2014); the spacing is halved from h = 1/4 until two successive sums agree to 10^-(MP_DPS+3)
+    of the largest average (mp) or 10^-14 (float64), on |x| <= 14 (Gaussian tail below 10^-42).
+    """
+    names, _ = _tangent_integrands()
+    fn = _tangent_evaluator(act.name, mp)
+    if mp:
+        tol = mpmath.mpf(10) ** (-MP_DPS - 3)
+        sqrt_k, norm = mpmath.sqrt(k), 1 / mpmath.sqrt(2 * mpmath.pi)
+        point = lambda x: [v * mpmath.exp(-x * x / 2) for v in fn(sqrt_k * x)]  # noqa: E731
+    else:
+        tol = 1e-14
+    # T_{h/2} = T_h/2 + (h/2) sum over the new (odd) nodes: each level evaluates only its new nodes
+    h, prev, total = 0.25, None, None
+    while h >= 2.0**-9:
+        J = int(14 / h)  # nodes j h, |j| <= J; after the first level only the odd j are new
+        js = range(-J, J + 1) if total is None else range(1 - J, J, 2)
+        if mp:
+            new = [sum(col) for col in zip(*(point(mpmath.mpf(j) * h) for j in js))]
+        else:
+            xs = np.array(js, dtype=float) * h
+            new = list(np.asarray(fn(np.sqrt(float(k)) * xs), dtype=float) @ np.exp(-xs * xs / 2))
+        total = new if total is None else [a + b for a, b in zip(total, new)]
+        sums = [h * v * (norm if mp else 1 / math.sqrt(2 * math.pi)) for v in total]
+        if prev is not None:
+            scale = max(abs(v) for v in sums)
+            if max(abs(a - b) for a, b in zip(sums, prev)) <= tol * max(scale, 1):
+                return dict(zip(names, sums))
+        prev, h = sums, h / 2
+    raise ValueError(f"activation {act.name!r}: the Gaussian averages of the gradient recursion did not converge")
+
+
+def _tangent_layer(av: dict, K_, P_, D_) -> tuple:
+    """(F, J, H, C) of the joint metric map over the entries (zz, z∂, ∂∂) of G = [[K, P], [P, D]].
+
+    Derived: given the past, (z, ∂z) rows are N(0, G); with phi = (sigma(z), sigma'(z) ∂z) the next metric
+    is C_b e e^T + C_W <phi phi^T>_G at infinite width.  Stein's lemma in ∂z (E[h(z) y^m] =
+    sum_i m!/(i!(m-2i)! 2^i) D^i P^(m-2i) <h^(m-2i)>_K, exact for polynomials in y) gives
+        F = (g(K), P g'(K), D a(K) + 2 P^2 a'(K)),  g = <sigma^2>_K, a = <sigma'^2>_K,
+    whose derivatives in (K, P, D) are J and H, and the four-point covariance
+    C_pq = <phi_a phi_b phi_c phi_d> - F_p F_q from the same expansion with h_m = sigma^(4-m) sigma'^m.
+    """
+    g, a = [av[f"g{k}"] for k in range(4)], [av[f"a{k}"] for k in range(4)]
+    F = [g[0], P_ * g[1], D_ * a[0] + 2 * P_**2 * a[1]]
+    J = [[g[1], 0, 0], [P_ * g[2], g[1], 0], [D_ * a[1] + 2 * P_**2 * a[2], 4 * P_ * a[1], a[0]]]
+    H = [[[g[2], 0, 0], [0, 0, 0], [0, 0, 0]],
+         [[P_ * g[3], g[2], 0], [g[2], 0, 0], [0, 0, 0]],
+         [[D_ * a[2] + 2 * P_**2 * a[3], 4 * P_ * a[2], a[1]], [4 * P_ * a[2], 4 * a[1], 0], [a[1], 0, 0]]]
+
+    def moment(m):  # <sigma^(4-m) sigma'^m (∂z)^m>
+        return sum(math.factorial(m) // (math.factorial(i) * math.factorial(m - 2 * i) * 2**i)
+                   * D_**i * P_ ** (m - 2 * i) * av[f"h{m}_{m - 2 * i}"] for i in range(m // 2 + 1))
+    M = [moment(m) for m in range(5)]
+    pair_power = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 2, (1, 2): 3, (2, 2): 4}
+    C = [[M[pair_power[tuple(sorted((p, q)))]] - F[p] * F[q] for q in range(3)] for p in range(3)]
+    return F, J, H, C
+
+
+def _mat(rows, mp: bool):
+    return mpmath.matrix(rows) if mp else np.array(rows, dtype=float)
+
+
+def tangent_metric(x, u, C_W_, C_b_) -> tuple:
+    """First-layer metric (K, P, D) = (C_b + C_W |x|^2/n_0, C_W x.u/n_0, C_W |u|^2/n_0) of (z, ∂_u z)."""
+    cw, cb = (float(v) for v in _weights(C_W_, C_b_))
+    x, u = (np.asarray(v, dtype=float).reshape(-1) for v in (x, u))
+    if x.shape != u.shape:
+        raise ValueError(f"u must have the shape of x {x.shape}; got {u.shape}")
+    n0 = x.size
+    return cb + cw * x @ x / n0, cw * x @ u / n0, cw * u @ u / n0
+
+
+def gradient_recursion(activation, C_W_, C_b_, metric, layers: int, widths=None, mp: bool = False) -> dict:
+    """Leading-order 1/n hierarchy of the joint metric of (z, ∂_u z) for one input x and any direction u.
+
+    Derived (notes 2(d), §1.2): the pairs (z_i, ∂z_i) of layer l+1 are, given the past, i.i.d. Gaussian with
+    the stochastic metric G^ over (zz, z∂, ∂∂); the delta method as in :func:`vertex_recursion` gives, for
+    layer l of width n_l (each 1/n_l at its own layer), Sigma = Cov(G^), dG = E G^ - G:
+        Sigma' = C_W^2 C(G)/n_l + C_W^2 J Sigma J^T,   dG' = C_W (J dG + (1/2) H : Sigma),
+    with F, J, H, C of :func:`_tangent_layer`.  The derivative second moment is E[(∂z)^2] = E D^ = D + dD
+    (its finite-width mean shift dD: the exploding/vanishing-gradient quantity) and its fluctuation
+    Var D^/(E D^)^2 = Sigma_DD/D^2 (+ O(1/n^2)).  At P = 0 (u orthogonal to x) Sigma restricted to (zz, ∂∂)
+    is :func:`single_input_recursion`'s; a P != 0 couples the derivative to the forward metric through
+    J_{∂∂,K} = D a' + 2P^2 a'' and J_{∂∂,z∂} = 4 P a'.  Smooth sigma only (homogeneous sigma: the
+    exact law of notes 2(d1)).
+    ``metric`` = (K, P, D) of the first layer (:func:`tangent_metric`); ``widths``: hidden widths
+    n_1..n_{layers-1} (None: the coefficients of 1/n).  Returns lists per layer: "K", "P", "D", "dK", "dP",
+    "dD" and "Sigma" (3x3 over (zz, z∂, ∂∂)), floats or mpf.
+    """
+    act = get_activation(activation)
+    _require_smooth(act)
+    cw, cb = _weights(C_W_, C_b_)
+    layers = check_int("layers", layers, 1)
+    ws = _hidden_widths(widths, layers)
+    if len(metric) != 3:
+        raise ValueError(f"metric must be the three numbers K, P, D; got {metric!r}")
+    K1 = check_nonnegative("metric (K)", metric[0])
+    D1 = check_nonnegative("metric (D)", metric[2])
+    P1 = sp.nsimplify(metric[1]) if not isinstance(metric[1], (sp.Basic, float)) else metric[1]
+    if P1**2 > K1 * D1 * (1 + 1e-12):
+        raise ValueError(f"metric must be positive semi-definite (P^2 <= K D); got {metric!r}")
+    conv = G._mp if mp else float
+    ctx = mpmath.workdps(MP_DPS + 10) if mp else _nullctx()
+    with ctx:
+        cw, cb = conv(cw), conv(cb)
+        g = [conv(K1), conv(P1), conv(D1)]
+        dg, sig = _mat([[0], [0], [0]], mp), _mat([[0] * 3] * 3, mp)
+        out = {"K": [g[0]], "P": [g[1]], "D": [g[2]], "dK": [0 * cw], "dP": [0 * cw], "dD": [0 * cw],
+               "Sigma": [sig]}
+        for nl in ws:
+            F, J, H, C = _tangent_layer(_tangent_averages(act, g[0], mp), *g)
+            J, C = _mat(J, mp), _mat(C, mp)
+            contraction = _mat([[sum(H[p][q][r] * sig[q, r] for q in range(3) for r in range(3))] for p in range(3)],
+                               mp)
+            dg = cw * (J * dg + contraction / 2) if mp else cw * (J @ dg + contraction / 2)
+            sig = cw**2 * C / conv(nl) + cw**2 * ((J * sig * J.T) if mp else J @ sig @ J.T)
+            g = [cb + cw * F[0], cw * F[1], cw * F[2]]
+            for key, v in zip(("K", "P", "D"), g):
+                out[key].append(v)
+            for i, key in enumerate(("dK", "dP", "dD")):
+                out[key].append(dg[i, 0])
+            out["Sigma"].append(sig)
+    return out
+
+
+_TANGENT_PAIRS = ("K", "P", "D")
+
+
+@formula("correlations.gradient",
+         source="derived: delta-method 1/n recursion of the joint metric of (z, ∂_u z) (notes 2(d); PDLT §4.3-4.5 "
+                "machinery; Hanin arXiv 2204.01058 EVGP variant); Stein's lemma for the maps",
+         statement="input-derivative second moment D = E(∂_u z)^2 at a layer: infinite-width D, its 1/n mean shift "
+                   "n dD/D and fluctuation V_DD/D^2 = n Var D^/D^2, for any u (P = C_W x.u/n_0 != 0 allowed); "
+                   "smooth sigma, leading order",
+         params=[_ACT, _CW, _CB, Param("metric", "reals", "first-layer metric K,P,D (C_b + C_W|x|^2/n_0, C_W x.u/n_0, "
+                                       "C_W|u|^2/n_0)"), _LAYER, _WIDTHS],
+         symbolic=lambda: {
+             "F": sp.Eq(sp.Symbol("(K', P', D')"), sp.Tuple(C_b + C_W * sp.Symbol("g(K)"),
+                                                            C_W * sp.Symbol("P") * sp.Symbol("g'(K)"),
+                                                            C_W * (sp.Symbol("D") * sp.Symbol("a(K)")
+                                                                   + 2 * sp.Symbol("P") ** 2 * sp.Symbol("a'(K)")))),
+             "Sigma": sp.Eq(sp.Symbol("Sigma'"), C_W**2 * sp.Symbol("C(G)") / sp.Symbol("n_l")
+                            + C_W**2 * sp.Symbol("J Sigma J^T")),
+             "dG": sp.Eq(sp.Symbol("dG'"), C_W * (sp.Symbol("J dG") + sp.Symbol("H:Sigma") / 2))})
+def _gradient_formula(activation, C_W, C_b, metric, layer, widths):
+    ws = _optional_widths(widths)
+    r = gradient_recursion(activation, C_W, C_b, metric, layer, widths=ws, mp=True)
+    with mpmath.workdps(MP_DPS + 10):
+        ref = mpmath.mpf(1) if ws is None else mpmath.mpf(ws[-1])  # n_{l-1}: PDLT's vertex normalisation
+        D, sig = r["D"][-1], r["Sigma"][-1]
+        vals = {"K": r["K"][-1], "P": r["P"][-1], "D": D, "n_dD_over_D": ref * r["dD"][-1] / D if D else 0 * ref,
+                "V_DD_over_D2": ref * sig[2, 2] / D**2 if D else 0 * ref, "n_dK": ref * r["dK"][-1],
+                "n_dP": ref * r["dP"][-1]}
+        vals |= {f"V_{a}{b}": ref * sig[i, j] for i, a in enumerate(_TANGENT_PAIRS)
+                 for j, b in enumerate(_TANGENT_PAIRS) if j >= i}
+        if ws is not None:
+            vals |= {"dD_over_D": r["dD"][-1] / D, "Var_D_over_D2": sig[2, 2] / D**2}
         return {key: sp.Float(v, MP_DPS) for key, v in vals.items()}
 
 
