@@ -419,7 +419,7 @@ def _rnn_rules(ctx):
 # --------------------------------------------------------------------------- full-rank heuristic
 HEUR_GRID = [([2, 2, 2], 2), ([3, 2, 2], 3), ([2, 2, 2, 2], 2)]
 HEUR_GRID_FULL = HEUR_GRID + [([2, 3, 2], 3), ([3, 3, 2], 3)]
-HEUR_ACCURACY = 0.05      # the heuristic's stated accuracy (grid-mean MP), used as the slack
+HEUR_MAE = 0.10           # the heuristic's stated accuracy: mean |error| over the grid cells
 
 
 def _full_rank_draws(widths, m, surplus, n, gen, rng):
@@ -443,11 +443,11 @@ def _full_rank_draws(widths, m, surplus, n, gen, rng):
 @claim("allocation.lffn.full-rank-heuristic", source="the project's own heuristic (the paper's is "
        "not known), calibrated on F6; " + derived("G1, G2, F6"), seed=5113, stochastic=True,
        statement="multi-layer linear allocations at full rank (r_A = E) match with probability about "
-                 "1 - (1 - p_F6) 2^-(M - E), not 1: on a grid of architectures and surpluses "
-                 "M - E in {0, 1} the grid-mean match probability is within the heuristic's stated "
-                 f"accuracy {HEUR_ACCURACY}",
+                 "1 - (1 - p_F6) 2^-(M - E), not 1: over a grid of architectures and surpluses M - E the "
+                 f"heuristic's mean absolute error is <= {HEUR_MAE} (its measured error distribution is "
+                 "reported), while the naive rule 'full rank => MP = 1' is not exact",
        formula=lambda: sp.Eq(sp.Symbol("MP"), 1 - (1 - sp.Symbol("p_F6")) * 2 ** (-sp.Symbol("s"))),
-       predicted="grid mean of the heuristic (formula allocation.full_rank_mp_heuristic) with p_F6 = "
+       predicted="per cell the heuristic (formula allocation.full_rank_mp_heuristic) with p_F6 = "
                  "P(discriminant >= 0) of the F6 quadratic",
        measured="multi-start LM match frequency of random full-rank multi-layer allocations (a lower "
                 "bound), one fresh allocation and teacher per draw")
@@ -474,25 +474,17 @@ def _full_rank_heuristic(ctx):
             for s, h in zip(surpluses, hit):
                 pred = to_float(get_formula("allocation.full_rank_mp_heuristic").evaluate(
                     surplus=s, p_square=p_sq))
-                cells.append((widths, s, float(h.mean()), pred))
-    k = len(cells)
-    meas = np.array([c[2] for c in cells])
-    pred = np.array([c[3] for c in cells])
-    var = [proportion_se(p, n) ** 2 + (se_sq * 2.0 ** -c[1]) ** 2 for c, p in zip(cells, pred)]
-    se = float(np.sqrt(sum(var)) / k)
-    err_h, err_n = meas - pred, meas - 1.0
-    points = [Point(f"grid mean MP over {k} cells (surplus {surpluses}; control: full rank => MP = 1)",
-                    float(pred.mean()), float(meas.mean()), se=se, slack=HEUR_ACCURACY, control=1.0,
-                    control_se=0.0, n=k * n)]
-    q = lambda e: f"min {e.min():+.3f}, median {np.median(e):+.3f}, max {e.max():+.3f}"
-    cells_txt = "; ".join(f"{w} s={s}: {mm:.3f} vs {pp:.3f}" for w, s, mm, pp in cells)
-    return Measurement(points, n=k * n + n_f6, notes=(
-        f"p_F6 = {p_sq:.4f} +- {se_sq:.4f} (discriminant on {n_f6} draws). Per cell measured vs heuristic: "
-        f"{cells_txt}. Error distribution over the cells (measured - predicted): heuristic {q(err_h)}, "
-        f"mean |error| {np.abs(err_h).mean():.3f}; naive 'full rank => MP = 1' {q(err_n)}, mean |error| "
-        f"{np.abs(err_n).mean():.3f}. LM (8 starts, 60 iterations, match at relative residual < {LM_TOL}) "
-        "is a lower bound: optimizer misses bias the measurement down. The slack is the heuristic's "
-        f"stated accuracy {HEUR_ACCURACY}; per cell the heuristic is coarser (see the errors above)."))
+                se = float(np.hypot(proportion_se(pred, n), se_sq * 2.0 ** -s))
+                cells.append((f"{widths} m={m} M-E={s}", "LM", pred, float(h.mean()), se, n))
+    points = _heuristic_points(cells, HEUR_MAE, HEUR_MAE, n)
+    fig = _heuristic_figure(cells, "linear multi-layer: 1 - (1 - p_F6) 2^-(M-E)")
+    return Measurement(points, n=len(cells) * n + n_f6, figures={"lffn_full_rank_heuristic": fig}, notes=(
+        f"p_F6 = {p_sq:.4f} +- {se_sq:.4f} (discriminant on {n_f6} draws). " + _heuristic_notes(cells) +
+        f" LM (8 starts, 60 iterations, match at relative residual < {LM_TOL}) is a lower bound: optimizer "
+        "misses bias the measurement down. The heuristic does not depend on the architecture, the "
+        "measured MP at M = E does (lower for larger E and deeper networks): per cell it is coarse. "
+        "Control: the naive rule is exact (mean error 0); its mean error is measured without |.| "
+        "(MP <= 1), so it is unbiased."))
 
 
 # --------------------------------------------------------------------------- RNN: recurrent weights
@@ -599,6 +591,156 @@ def _rnn_recurrent_shared(ctx):
         "and the final-step count d_out for every-step outputs. T = 3: multi-start LM (6 starts, "
         f"match at relative residual < {LM_TOL}); full-rank allocations (MP > 0, polynomial) matched at "
         f"rates {full_rates}; smallest singular-value gap of the measured ranks {min(gaps):.1e}"))
+
+
+# --------------------------------------------------------------------------- ReLU coverage heuristic
+# (label, d_in = m, allocation, how the match is measured); N = 8 neurons, one output
+RELU_N = 8
+RELU_HEUR_GRID = [
+    ("1 weight in each of 2 neurons", 2, [("W", k, k) for k in range(2)], "cells"),
+    ("1 weight in each of 3 neurons", 3, [("W", k, k) for k in range(3)], "cells"),
+    ("1 weight in each of 4 neurons", 4, [("W", k, k) for k in range(4)], "cells"),
+    ("1 weight in each of 3 neurons, d_in = 4, m = 3", (4, 3), [("W", k, k) for k in range(3)], "cells"),
+    ("whole row of 1 neuron", 4, [("W", 0, j) for j in range(4)], "rows"),
+    ("whole rows of 2 neurons", 4, [("W", i, j) for i in range(2) for j in range(4)], "rows"),
+    ("4 readout weights", 4, [("U", 0, k) for k in range(4)], "readout"),
+    ("6 readout weights", 4, [("U", 0, k) for k in range(6)], "readout"),
+]
+RELU_HEUR_SOLVER = [       # behind --full: no exact criterion, multi-start solver (a lower bound)
+    ("2 weights in each of 2 neurons", 4, [("W", 0, 0), ("W", 0, 1), ("W", 1, 2), ("W", 1, 3)], "solver"),
+    ("2 readout + 1 weight in 2 other neurons", 4, [("U", 0, 0), ("U", 0, 1), ("W", 2, 0), ("W", 3, 1)],
+     "solver"),
+]
+RELU_HEUR_MAE = 0.10        # the heuristic's stated accuracy: mean |error| over its approximate cells
+RELU_HEUR_CELL = 0.15       # stated accuracy per cell (the points where the naive rule is tested)
+
+
+def _relu_cell_draws(dims, n, gen):
+    d_in, m = dims if isinstance(dims, tuple) else (dims, dims)
+    return _relu_draws(d_in, RELU_N, m, n, gen)
+
+
+def _relu_heuristic(S, X, y, alloc):
+    contrib = (S["U"][:, 0, :, None] * torch.relu(S["W"] @ X)).numpy()
+    return th.relu_coverage_heuristic(y.numpy(), contrib, S["U"][:, 0].numpy(), alloc)
+
+
+def _relu_measured(S, X, y, alloc, how, gen):
+    """Forward-verified matches: explicit solutions from the exact criteria (cells: one
+    learnable weight per neuron; rows: the sign-cone construction; readout: least squares),
+    or the multi-start solver (a lower bound)."""
+    if how == "solver":
+        return num.solve_relu_lm(S, X, alloc, y[:, None], starts=12, generator=gen).numpy() < LM_TOL
+    k = len({i if n == "W" else j for n, i, j in alloc})     # learnable neurons 0..k-1
+    if how == "readout":
+        Phi = torch.relu(S["W"][:, :k] @ X)
+        rhs = y - (S["U"][:, 0, k:, None] * torch.relu(S["W"][:, k:] @ X)).sum(1)
+        theta = torch.linalg.lstsq(Phi.transpose(1, 2), rhs[..., None], driver="gelsd").solution[..., 0]
+    elif how == "cells":
+        W0 = S["W"].clone()
+        W0[:, range(k), range(k)] = 0
+        _, theta = th.relu_one_per_neuron_solution((W0[:, :k] @ X).numpy(), X[:, :k].numpy(),
+                                                   S["U"][:, 0, :k].numpy(), _residual(S, X, y, k))
+        theta = torch.as_tensor(np.nan_to_num(theta))
+    else:
+        r, u = _residual(S, X, y, k), S["U"][:, 0, :k].numpy()
+        v = torch.as_tensor(np.nan_to_num(th.relu_neurons_outputs(r, u)))
+        theta = num.relu_rows_for_preactivations(S, X, alloc, torch.where(v > 0, v, -torch.ones_like(v)))
+    out = num.relu_forward(num.scatter(S, alloc, theta), X)[:, 0]
+    return ((torch.linalg.norm(out - y, dim=-1) / torch.linalg.norm(y, dim=-1)) < MATCH_TOL).numpy()
+
+
+@claim("allocation.relu.coverage-heuristic", source="the project's own heuristic (the paper's is not "
+       "known); " + derived("Q1, sign cone"), seed=5114, stochastic=True,
+       statement="shallow ReLU (one output, N = 8): the coverage heuristic (learnable weights as units, "
+                 "a covering matching of the samples) predicts the match probability of full-rank "
+                 f"allocations with mean absolute error <= {RELU_HEUR_MAE} over the grid cells where it "
+                 "is an approximation (exact for readout-only and whole rows), "
+                 f"and within {RELU_HEUR_CELL} per cell where it predicts MP <= 0.7, where the naive rule "
+                 "'full rank => MP = 1' fails",
+       predicted="P(covering matching of the coverage graph), Monte Carlo on its own draws "
+                 "(theory.allocation.relu_coverage_heuristic)",
+       measured="forward-verified matches on fresh draws: explicit solutions of the exact criteria "
+                "(one weight per neuron: cell enumeration; whole rows: sign cone; readout: least "
+                "squares); with --full also multi-start solver cells (lower bounds)")
+def _relu_coverage(ctx):
+    gen = ctx.generator()
+    n_h, n = (20000, 4000) if ctx.full else (4000, 1000)
+    grid = RELU_HEUR_GRID + (RELU_HEUR_SOLVER if ctx.full else [])
+    cells = []
+    with one_thread():
+        for label, dims, alloc, how in grid:
+            heur = _relu_heuristic(*_relu_cell_draws(dims, n_h, gen), alloc)
+            n_meas = 100 if how == "solver" else n
+            S, X, y = _relu_cell_draws(dims, n_meas, gen)
+            meas = _relu_measured(S, X, y, alloc, how, gen)
+            cells.append((label, how, heur.mean(), meas.mean(), float(np.hypot(
+                proportion_se(heur.mean(), n_h), proportion_se(meas.mean(), n_meas))), n_meas))
+    points = _heuristic_points(cells, RELU_HEUR_MAE, RELU_HEUR_CELL, n_h + n, ("rows", "readout"))
+    fig = _heuristic_figure(cells, "shallow ReLU: coverage heuristic")
+    return Measurement(points, n=sum(c[5] for c in cells) + n_h * len(cells),
+                       figures={"relu_coverage_heuristic": fig}, notes=(
+        _heuristic_notes(cells) + " Cells 'rows' and 'readout' are families where the heuristic is exact by "
+        "derivation (their errors are sampling noise); 'cells' (one weight per neuron) and the solver cells "
+        f"are where it is an approximation. Heuristic on {n_h} draws per cell, measurement on {n} fresh "
+        "draws (100 for solver cells: softplus homotopy + LM, 12 starts, a lower bound). Control of the "
+        "mean-error point: the naive rule is exact (its mean error 0); of the per-cell points: MP = 1."))
+
+
+def _heuristic_points(cells, level, cell_level, n, exact_kinds=()):
+    """The error-distribution points shared by the heuristic claims: mean |error| <= level
+    over the cells where the heuristic is an approximation (kinds not in ``exact_kinds``;
+    control: the naive rule 'full rank => MP = 1' is exact), and per cell where the
+    heuristic predicts MP <= 0.7 agreement within ``cell_level`` (control: MP = 1).
+    A cell is (label, kind, heuristic, measured, SE of the difference, n measured)."""
+    approx = [c for c in cells if c[1] not in exact_kinds]
+    heur = np.array([c[2] for c in approx])
+    meas = np.array([c[3] for c in approx])
+    se = np.array([c[4] for c in approx])
+    k = len(approx)
+    mae_se = float(np.sqrt((se ** 2).sum()) / k)     # |.| is 1-Lipschitz
+    points = [Point(f"mean |measured - heuristic| over the {k} approximate cells <= {level} (control: the "
+                    f"naive rule is exact; its mean error {np.mean(1 - meas):.3f})", level,
+                    float(np.abs(meas - heur).mean()), se=mae_se, rule="le", control=0.0,
+                    control_estimate=float(np.mean(1 - meas)), control_se=mae_se, n=n * k)]
+    for (label, how, h, mm, s, nm) in cells:
+        if h <= 0.7:
+            points.append(Point(f"{label} [{how}]: MP {mm:.3f} vs heuristic {h:.3f} (control: full rank => "
+                                "MP = 1)", h, mm, se=s, slack=cell_level, control=1.0, n=nm))
+    return points
+
+
+def _heuristic_notes(cells) -> str:
+    err = np.array([c[3] - c[2] for c in cells])
+    naive = np.array([c[3] - 1.0 for c in cells])
+    q = lambda e: (f"min {e.min():+.3f}, median {np.median(e):+.3f}, max {e.max():+.3f}, "
+                   f"mean |error| {np.abs(e).mean():.3f}")
+    per = "; ".join(f"{c[0]} [{c[1]}]: {c[3]:.3f} +- {c[4]:.3f} vs {c[2]:.3f}" for c in cells)
+    return (f"Per cell measured +- SE vs heuristic: {per}. Error distribution (measured - predicted): "
+            f"heuristic {q(err)}; naive 'full rank => MP = 1' {q(naive)}.")
+
+
+def _heuristic_figure(cells, title):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    heur = np.array([c[2] for c in cells])
+    meas = np.array([c[3] for c in cells])
+    se = np.array([c[4] for c in cells])
+    ax1.errorbar(heur, meas, yerr=se, fmt="o", capsize=3, label="cells (measured +- SE)")
+    ax1.plot([0, 1], [0, 1], "k--", lw=1, label="measured = heuristic")
+    ax1.axhline(1.0, color="gray", lw=1, label="naive: full rank => MP = 1")
+    ax1.set_xlabel("heuristic MP")
+    ax1.set_ylabel("measured MP")
+    ax1.set_xlim(0, 1.05)
+    ax1.set_ylim(0, 1.05)
+    ax1.legend(fontsize=7)
+    ax1.set_title(title, fontsize=9)
+    bins = np.linspace(-1, 0.3, 27)
+    ax2.hist(meas - heur, bins, alpha=0.7, label="heuristic")
+    ax2.hist(meas - 1.0, bins, alpha=0.7, label="naive MP = 1")
+    ax2.set_xlabel("measured - predicted MP")
+    ax2.set_ylabel("cells")
+    ax2.legend(fontsize=7)
+    return fig
 
 
 # --------------------------------------------------------------------------- shallow ReLU readout

@@ -804,6 +804,78 @@ def relu_neurons_mp(k, p):
     return 1 - sp.Integer(2) ** (1 - k) * (1 - p)
 
 
+def relu_coverage_units(alloc, N: int, m: int) -> list[tuple[int, str]]:
+    """The units of the coverage heuristic: one ``(neuron, kind)`` per learnable weight that
+    can serve a sample (shallow ReLU, one output, allocation in ``"W" (N, d_in)`` and
+    ``"U" (1, N)``).
+
+    ``kind`` is ``"readout"`` (a learnable ``u_j``), ``"row"`` (a weight of a row with
+    ``>= m`` learnable entries, whose pre-activations are free) or ``"partial"`` (a weight
+    of a row with fewer).  A row contributes at most m units (more cannot serve more
+    samples); a learnable ``u_j`` of a fully learnable row adds none (the rescaling
+    symmetry of derived G4 makes it redundant).
+    """
+    N, m = check_int("N", N, 1), check_int("m", m, 1)
+    for name, i, j in alloc:
+        if not ((name == "W" and 0 <= i < N) or (name == "U" and i == 0 and 0 <= j < N)):
+            raise ValueError(f"allocation entry {(name, i, j)!r} is not an entry of W (N = {N} rows) "
+                             "or U (1 x N)")
+    units = []
+    for j in range(N):
+        s = sum(1 for n, i, _ in alloc if n == "W" and i == j)
+        kind = "row" if s >= m else "partial"
+        units += [(j, kind)] * min(s, m)
+        if ("U", 0, j) in alloc and s < m:
+            units.append((j, "readout"))
+    return units
+
+
+def relu_coverage_heuristic(y, contrib, u, alloc) -> np.ndarray:
+    """Coverage heuristic for the match of a shallow ReLU student (one output): a match is
+    predicted iff the bipartite graph (units x samples) has a matching covering every
+    sample whose residual is not exactly 0.  Vectorised over leading axes.
+
+    **The project's own heuristic** (the paper's is not known); it makes the coverage
+    principle of the notes quantitative.  Units (:func:`relu_coverage_units`) and edges:
+    a readout unit or a ``"partial"`` unit of neuron j serves the samples where j is
+    active at the student's own weights (the pattern of the Jacobian column there: the
+    local rank at a random point); a ``"row"`` unit serves the samples whose residual has
+    the sign of its fixed readout weight (its pre-activations are free but its output has
+    the sign of ``u_j``), or every sample when ``u_j`` is learnable too.  The residual is
+    ``r = y* - sum of the contributions of the neurons that are not free`` (free: a
+    learnable readout or a fully learnable row).
+    Exact in two families, derived: readout-only (Q1, the covering matching of the
+    activity graph) and whole rows with fixed readout (the sign cone of
+    :func:`relu_neurons_matchable`).  Approximate otherwise (e.g. one weight per neuron,
+    partial rows, mixed): a partial row also moves its other samples, and can switch a
+    neuron on; its error is measured, not assumed (claim allocation.relu.coverage-heuristic).
+
+    ``y (..., m)`` teacher outputs, ``contrib (..., N, m)`` the student's per-neuron outputs
+    ``u_j relu(w_j X)``, ``u (..., N)`` the student's readout; returns bool ``(...)``.
+    """
+    y, contrib, u = (np.asarray(a, dtype=float) for a in (y, contrib, u))
+    N, m = contrib.shape[-2:]
+    units = relu_coverage_units(alloc, N, m)
+    if not units:
+        raise ValueError("alloc must contain at least one learnable weight")
+    free = sorted({j for j, kind in units if kind == "row"} | {j for n, _, j in alloc if n == "U"})
+    keep = np.ones(N, bool)
+    keep[free] = False
+    r = y - (contrib * keep[:, None]).sum(-2)
+    active = contrib != 0
+    sign_ok = np.sign(u)[..., :, None] == np.sign(r)[..., None, :]                  # (..., N, m)
+    learn_u = np.zeros(N, bool)
+    learn_u[[j for n, _, j in alloc if n == "U"]] = True
+    edges = []
+    for j, kind in units:
+        if kind == "row":
+            edges.append(np.ones_like(sign_ok[..., j, :]) if learn_u[j] else sign_ok[..., j, :])
+        else:
+            edges.append(active[..., j, :])
+    graph = np.stack(edges, axis=-2)
+    return covering_matching_exists(graph, exempt=(r == 0) & ~graph.any(-2))
+
+
 def relu_one_per_neuron_solution(Z0, C, u, r) -> tuple[np.ndarray, np.ndarray]:
     """Exact match criterion, with a solution, when each of M = m neurons has one
     learnable input weight.
