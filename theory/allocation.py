@@ -660,6 +660,68 @@ def rnn_every_step_equations(N: int, d_out: int, T: int, m: int = 1) -> int:
     return rnn_shared_equations(N, 1, d_out, T)
 
 
+def rnn_every_step_dimension(N: int, d_in: int, d_out: int, T: int, m: int) -> int:
+    """Independent equations when the RNN is read at every step, ``y_t = D r_t`` (t = 1..T),
+    with independent fixed B and D, on ``m >= d_in`` generic sequences: ``E_K``.
+
+    derived: ``y_t = sum_{k<t} K_k x_{t-k}``; per output row the map ``(K_0..K_{T-1}) ->
+    (y_t^mu)`` is block lower-triangular Toeplitz with the ``m x d_in`` diagonal block
+    ``X_1^T`` (first inputs), of full column rank when ``m >= d_in``: injective, so the
+    every-step outputs carry exactly the Markov parameters (``m >= d_in`` sequences suffice,
+    against ``m >= T d_in`` for the final step alone).  ``E_K`` from
+    :func:`rnn_markov_dimension`.
+    """
+    m = check_int("m", m, 1)
+    if m < check_int("d_in", d_in, 1):
+        raise ValueError(f"m must be >= d_in = {d_in} for the every-step count, got {m}")
+    return rnn_markov_dimension(N, d_in, d_out, T)
+
+
+def _chained(alloc) -> bool:
+    """True if two learnable recurrent entries form a walk ``W_ab W_bc`` (a loop counts)."""
+    w = {(i, j) for n, i, j in alloc if n == "W"}
+    rows = {i for i, _ in w}
+    return any(j in rows for _, j in w)
+
+
+def rnn_every_step_verdict(N: int, d_in: int, d_out: int, T: int, m: int, alloc,
+                           seed: int = 0) -> Verdict:
+    """Verdict for the every-step reading (independent fixed B, D; ``m >= d_in``).
+
+    derived.  The outputs determine the Markov parameters (:func:`rnn_every_step_dimension`),
+    so a match is ``K_k(theta) = K_k*`` for ``k < T``.
+    * E0: no learnable entry in B or D: ``K_0 = D B`` (in ``y_1``) cannot move: MP = 0.
+    * E1: the learnable B, D entries move ``K_0`` with rank ``< d_in d_out``: MP = 0.
+    * G1: exact rank ``r_A < E_K``: MP = 0.
+    * E2 (triangular, ``T <= 3``): learnable entries in D and W only, the D part moving
+      ``K_0`` with rank ``= |A_D| = d_in d_out`` (so ``K_0`` fixes it uniquely), and no two
+      learnable W entries chained (``W_ab W_bc``, a loop counts): then MP = 1 iff
+      ``r_A = E_K``.  Proof: ``K_0 = D B`` is affine and injective in ``D_A``: solved first;
+      with D fixed, ``W`` and ``W^2 = F^2 + F L + L F + L^2`` (F fixed, L learnable part,
+      ``L^2 = 0`` without chains) are affine in ``W_A``, so ``K_1, K_2`` are (G3), and the
+      Jacobian is block-triangular, full rank iff ``r_A = E_K``.  For ``T >= 4``,
+      ``W^3`` holds ``L F L``, quadratic even in one entry: polynomial (G2).
+    * otherwise at full rank: polynomial system, only MP > 0 (G2).
+    """
+    shapes = rnn_shapes(N, d_in, d_out)
+    alloc = _check_alloc(shapes, alloc)
+    E = rnn_every_step_dimension(N, d_in, d_out, T, m)
+    bd = sorted(a for a in alloc if a[0] in ("B", "D"))
+    if not bd:
+        return Verdict(0, "no learnable B or D entry: y_1 = D B x_1 cannot move", "E0")
+    r0 = rnn_markov_rank(N, d_in, d_out, 1, bd, seed)
+    if r0 < d_in * d_out:
+        return Verdict(0, f"learnable B, D entries move K_0 = DB with rank {r0} < d_in d_out = "
+                          f"{d_in * d_out}", "E1")
+    r = rnn_markov_rank(N, d_in, d_out, T, alloc, seed)
+    if r < E:
+        return Verdict(0, f"exact rank {r} < E_K = {E}", "G1")
+    if T <= 3 and not layers_of(alloc) & {"B"} and len(bd) == r0 and not _chained(alloc):
+        return Verdict(1, f"triangular: D part fixed by K_0 (rank {r0}), W entries unchained, "
+                          f"rank {r} = E_K", "E2")
+    return Verdict(None, f"full rank {r} = E_K: MP > 0, polynomial system", "G2")
+
+
 def scalar_rnn_mp(T: int) -> Fraction:
     """N = 1, input only at t = 1 (``y = d w^{T-1} b x``), w learnable: MP = 1/2 for even
     T-1 and 1 for odd T-1 (derived R4: a real root of ``w^{T-1} = c`` needs c > 0 when
