@@ -953,29 +953,34 @@ def relu_one_per_neuron_solution(Z0, C, u, r) -> tuple[np.ndarray, np.ndarray]:
     M, m = Z0.shape[-2:]
     if M != m:
         raise ValueError(f"need as many learnable neurons as samples, got M={M}, m={m}")
-    bps = np.sort(-Z0 / C, axis=-1)                                  # (..., M, m)
+    batch = Z0.shape[:-2]
+    Z0, C, u, r = (np.broadcast_to(a, batch + a.shape[len(a.shape) - k:]).reshape((-1,) + a.shape[len(a.shape) - k:])
+                   for a, k in ((Z0, 2), (C, 2), (u, 1), (r, 1)))
+    bps = np.sort(-Z0 / C, axis=-1)                                  # (B, M, m)
     inf = np.full_like(bps[..., :1], np.inf)
-    edges = np.concatenate([-inf, bps, inf], axis=-1)                # (..., M, m+2)
+    edges = np.concatenate([-inf, bps, inf], axis=-1)                # (B, M, m+2)
     mids = np.concatenate([bps[..., :1] - 1, 0.5 * (bps[..., 1:] + bps[..., :-1]),
-                           bps[..., -1:] + 1], axis=-1)              # (..., M, m+1)
-    found = np.zeros(Z0.shape[:-2], dtype=bool)
-    solution = np.full(Z0.shape[:-2] + (M,), np.nan)
+                           bps[..., -1:] + 1], axis=-1)              # (B, M, m+1)
+    found = np.zeros(Z0.shape[0], dtype=bool)
+    solution = np.full((Z0.shape[0], M), np.nan)
+    rows = np.arange(M)
     for cell in itertools.product(range(m + 1), repeat=M):
-        idx, rows = np.array(cell), np.arange(M)
-        lo, hi = edges[..., rows, idx], edges[..., rows, idx + 1]       # (..., M)
-        mid = mids[..., rows, idx]
-        act = (Z0 + mid[..., None] * C) > 0                          # (..., M, m)
-        G = np.swapaxes(u[..., :, None] * act * C, -1, -2)           # (..., m, M)
-        rhs = r - np.einsum("...k,...km->...m", u, act * Z0)
-        det = np.linalg.det(G)
-        okdet = np.abs(det) > 1e-12
-        Gs = np.where(okdet[..., None, None], G, np.eye(m))
+        todo = np.flatnonzero(~found)          # draws already solved keep their first cell
+        if todo.size == 0:
+            break
+        idx = np.array(cell)
+        lo, hi = edges[todo][:, rows, idx], edges[todo][:, rows, idx + 1]     # (b, M)
+        z0, c = Z0[todo], C[todo]
+        act = (z0 + mids[todo][:, rows, idx][..., None] * c) > 0               # (b, M, m)
+        G = np.swapaxes(u[todo][:, :, None] * act * c, -1, -2)                 # (b, m, M)
+        rhs = r[todo] - np.einsum("bk,bkm->bm", u[todo], act * z0)
+        okdet = np.abs(np.linalg.det(G)) > 1e-12
+        Gs = np.where(okdet[:, None, None], G, np.eye(m))
         theta = np.linalg.solve(Gs, rhs[..., None])[..., 0]
-        inside = np.all((theta >= lo) & (theta <= hi), axis=-1)
-        new = okdet & inside & ~found
-        solution = np.where(new[..., None], theta, solution)
-        found |= new
-    return found, solution
+        new = okdet & np.all((theta >= lo) & (theta <= hi), axis=-1)
+        solution[todo[new]] = theta[new]
+        found[todo[new]] = True
+    return found.reshape(batch), solution.reshape(batch + (M,))
 
 
 def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
