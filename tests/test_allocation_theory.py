@@ -316,3 +316,78 @@ def test_full_rank_mp_heuristic():
         th.full_rank_mp_heuristic(-1, 0.5)
     with pytest.raises(ValueError, match="p_square"):
         th.full_rank_mp_heuristic(0, 1.5)
+
+
+def _relu_instance(rng, N=6, d=4, m=4):
+    W, U = rng.standard_normal((N, d)), rng.standard_normal(N)
+    X = rng.standard_normal((d, m))
+    y = rng.standard_normal(3) @ np.maximum(rng.standard_normal((3, d)) @ X, 0)
+    contrib = U[:, None] * np.maximum(W @ X, 0)
+    return y, contrib, U
+
+
+def test_relu_coverage_heuristic_is_exact_on_readout_and_whole_rows():
+    """Readout only: the heuristic equals the Q1 covering-matching criterion; whole rows with a
+    fixed readout: the sign cone of relu_neurons_matchable (both computed independently)."""
+    rng = np.random.default_rng(3)
+    draws = [_relu_instance(rng) for _ in range(300)]
+    y = np.stack([d[0] for d in draws])
+    contrib = np.stack([d[1] for d in draws])
+    U = np.stack([d[2] for d in draws])
+    readout = [("U", 0, k) for k in range(4)]
+    r = y - contrib[:, 4:].sum(1)
+    expected = th.relu_readout_matchable(contrib[:, :4] != 0, r)
+    np.testing.assert_array_equal(th.relu_coverage_heuristic(y, contrib, U, readout), expected)
+    rows = [("W", i, j) for i in range(2) for j in range(4)]
+    r2 = y - contrib[:, 2:].sum(1)
+    np.testing.assert_array_equal(th.relu_coverage_heuristic(y, contrib, U, rows),
+                                  th.relu_neurons_matchable(r2, U[:, :2]))
+    assert 0 < expected.mean() < 1
+
+
+def test_relu_coverage_units_and_errors():
+    assert th.relu_coverage_units([("W", 0, j) for j in range(5)], 3, 4) == [(0, "row")] * 4
+    assert th.relu_coverage_units([("W", 1, 0), ("U", 0, 1)], 3, 4) == [(1, "partial"), (1, "readout")]
+    assert th.relu_coverage_units([("W", 0, j) for j in range(4)] + [("U", 0, 0)], 3, 4) == [(0, "row")] * 4
+    with pytest.raises(ValueError, match="allocation entry"):
+        th.relu_coverage_units([("U", 0, 7)], 3, 4)
+    with pytest.raises(ValueError, match="at least one"):
+        th.relu_coverage_heuristic(np.ones(2), np.ones((3, 2)), np.ones(3), [])
+
+
+def test_rnn_every_step_dimension_matches_exact_rank_of_outputs():
+    """E_K on m = d_in sequences, against the exact rank over Q of the every-step outputs
+    (block-Toeplitz map applied to the Markov-parameter Jacobian, rational inputs)."""
+    import random
+    for N, di, do, T in [(4, 1, 1, 5), (3, 2, 1, 4), (2, 2, 2, 3)]:
+        rng = random.Random(1)
+        X = [th._rand_matrix(rng, di, di) for _ in range(T)]          # x_t for the m = d_in sequences
+        shapes = th.rnn_shapes(N, di, do)
+        B, W, D = (th._rand_matrix(rng, *shapes[n]) for n in ("B", "W", "D"))
+        cols = []
+        for name, a, b in th.entries(shapes):
+            E = sp.zeros(*shapes[name])
+            E[a, b] = 1
+            dB, dW, dD = (E if name == n else sp.zeros(*shapes[n]) for n in ("B", "W", "D"))
+            r, dr, out = sp.zeros(N, di), sp.zeros(N, di), []
+            for t in range(T):                                           # forward-mode derivative
+                dr = dW * r + W * dr + dB * X[t]
+                r = W * r + B * X[t]
+                out.append(dD * r + D * dr)
+            cols.append(sp.Matrix.vstack(*out))
+        assert th.exact_rank(cols) == th.rnn_every_step_dimension(N, di, do, T, di)
+    with pytest.raises(ValueError, match="m must be"):
+        th.rnn_every_step_dimension(3, 2, 1, 4, 1)
+
+
+def test_rnn_every_step_verdicts():
+    W_all = th.entries(th.rnn_shapes(4, 1, 1), ["W"])
+    assert th.rnn_every_step_verdict(4, 1, 1, 5, 1, W_all).rule == "E0"
+    assert th.rnn_every_step_verdict(4, 1, 1, 5, 1, [("D", 0, j) for j in range(4)]).mp == 0
+    tri = [("D", 0, 0), ("W", 0, 2), ("W", 0, 3)]
+    assert th.rnn_every_step_verdict(4, 1, 1, 3, 1, tri).mp == 1
+    assert th.rnn_every_step_verdict(4, 1, 1, 3, 1, [("D", 0, 0), ("W", 0, 0), ("W", 0, 3)]).mp is None
+    assert th.rnn_every_step_verdict(3, 2, 1, 3, 2, [("D", 0, 0), ("W", 0, 1), ("W", 1, 2)]).rule == "E1"
+    # T = 4: W^3 holds L F L, so the same shape of allocation is polynomial, not E2
+    tri4 = [("D", 0, 0), ("W", 0, 2), ("W", 0, 3), ("W", 1, 2)]
+    assert th.rnn_every_step_verdict(4, 1, 1, 4, 1, tri4).rule in ("G1", "G2")

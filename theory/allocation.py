@@ -660,6 +660,68 @@ def rnn_every_step_equations(N: int, d_out: int, T: int, m: int = 1) -> int:
     return rnn_shared_equations(N, 1, d_out, T)
 
 
+def rnn_every_step_dimension(N: int, d_in: int, d_out: int, T: int, m: int) -> int:
+    """Independent equations when the RNN is read at every step, ``y_t = D r_t`` (t = 1..T),
+    with independent fixed B and D, on ``m >= d_in`` generic sequences: ``E_K``.
+
+    derived: ``y_t = sum_{k<t} K_k x_{t-k}``; per output row the map ``(K_0..K_{T-1}) ->
+    (y_t^mu)`` is block lower-triangular Toeplitz with the ``m x d_in`` diagonal block
+    ``X_1^T`` (first inputs), of full column rank when ``m >= d_in``: injective, so the
+    every-step outputs carry exactly the Markov parameters (``m >= d_in`` sequences suffice,
+    against ``m >= T d_in`` for the final step alone).  ``E_K`` from
+    :func:`rnn_markov_dimension`.
+    """
+    m = check_int("m", m, 1)
+    if m < check_int("d_in", d_in, 1):
+        raise ValueError(f"m must be >= d_in = {d_in} for the every-step count, got {m}")
+    return rnn_markov_dimension(N, d_in, d_out, T)
+
+
+def _chained(alloc) -> bool:
+    """True if two learnable recurrent entries form a walk ``W_ab W_bc`` (a loop counts)."""
+    w = {(i, j) for n, i, j in alloc if n == "W"}
+    rows = {i for i, _ in w}
+    return any(j in rows for _, j in w)
+
+
+def rnn_every_step_verdict(N: int, d_in: int, d_out: int, T: int, m: int, alloc,
+                           seed: int = 0) -> Verdict:
+    """Verdict for the every-step reading (independent fixed B, D; ``m >= d_in``).
+
+    derived.  The outputs determine the Markov parameters (:func:`rnn_every_step_dimension`),
+    so a match is ``K_k(theta) = K_k*`` for ``k < T``.
+    * E0: no learnable entry in B or D: ``K_0 = D B`` (in ``y_1``) cannot move: MP = 0.
+    * E1: the learnable B, D entries move ``K_0`` with rank ``< d_in d_out``: MP = 0.
+    * G1: exact rank ``r_A < E_K``: MP = 0.
+    * E2 (triangular, ``T <= 3``): learnable entries in D and W only, the D part moving
+      ``K_0`` with rank ``= |A_D| = d_in d_out`` (so ``K_0`` fixes it uniquely), and no two
+      learnable W entries chained (``W_ab W_bc``, a loop counts): then MP = 1 iff
+      ``r_A = E_K``.  Proof: ``K_0 = D B`` is affine and injective in ``D_A``: solved first;
+      with D fixed, ``W`` and ``W^2 = F^2 + F L + L F + L^2`` (F fixed, L learnable part,
+      ``L^2 = 0`` without chains) are affine in ``W_A``, so ``K_1, K_2`` are (G3), and the
+      Jacobian is block-triangular, full rank iff ``r_A = E_K``.  For ``T >= 4``,
+      ``W^3`` holds ``L F L``, quadratic even in one entry: polynomial (G2).
+    * otherwise at full rank: polynomial system, only MP > 0 (G2).
+    """
+    shapes = rnn_shapes(N, d_in, d_out)
+    alloc = _check_alloc(shapes, alloc)
+    E = rnn_every_step_dimension(N, d_in, d_out, T, m)
+    bd = sorted(a for a in alloc if a[0] in ("B", "D"))
+    if not bd:
+        return Verdict(0, "no learnable B or D entry: y_1 = D B x_1 cannot move", "E0")
+    r0 = rnn_markov_rank(N, d_in, d_out, 1, bd, seed)
+    if r0 < d_in * d_out:
+        return Verdict(0, f"learnable B, D entries move K_0 = DB with rank {r0} < d_in d_out = "
+                          f"{d_in * d_out}", "E1")
+    r = rnn_markov_rank(N, d_in, d_out, T, alloc, seed)
+    if r < E:
+        return Verdict(0, f"exact rank {r} < E_K = {E}", "G1")
+    if T <= 3 and not layers_of(alloc) & {"B"} and len(bd) == r0 and not _chained(alloc):
+        return Verdict(1, f"triangular: D part fixed by K_0 (rank {r0}), W entries unchained, "
+                          f"rank {r} = E_K", "E2")
+    return Verdict(None, f"full rank {r} = E_K: MP > 0, polynomial system", "G2")
+
+
 def scalar_rnn_mp(T: int) -> Fraction:
     """N = 1, input only at t = 1 (``y = d w^{T-1} b x``), w learnable: MP = 1/2 for even
     T-1 and 1 for odd T-1 (derived R4: a real root of ``w^{T-1} = c`` needs c > 0 when
@@ -804,6 +866,78 @@ def relu_neurons_mp(k, p):
     return 1 - sp.Integer(2) ** (1 - k) * (1 - p)
 
 
+def relu_coverage_units(alloc, N: int, m: int) -> list[tuple[int, str]]:
+    """The units of the coverage heuristic: one ``(neuron, kind)`` per learnable weight that
+    can serve a sample (shallow ReLU, one output, allocation in ``"W" (N, d_in)`` and
+    ``"U" (1, N)``).
+
+    ``kind`` is ``"readout"`` (a learnable ``u_j``), ``"row"`` (a weight of a row with
+    ``>= m`` learnable entries, whose pre-activations are free) or ``"partial"`` (a weight
+    of a row with fewer).  A row contributes at most m units (more cannot serve more
+    samples); a learnable ``u_j`` of a fully learnable row adds none (the rescaling
+    symmetry of derived G4 makes it redundant).
+    """
+    N, m = check_int("N", N, 1), check_int("m", m, 1)
+    for name, i, j in alloc:
+        if not ((name == "W" and 0 <= i < N) or (name == "U" and i == 0 and 0 <= j < N)):
+            raise ValueError(f"allocation entry {(name, i, j)!r} is not an entry of W (N = {N} rows) "
+                             "or U (1 x N)")
+    units = []
+    for j in range(N):
+        s = sum(1 for n, i, _ in alloc if n == "W" and i == j)
+        kind = "row" if s >= m else "partial"
+        units += [(j, kind)] * min(s, m)
+        if ("U", 0, j) in alloc and s < m:
+            units.append((j, "readout"))
+    return units
+
+
+def relu_coverage_heuristic(y, contrib, u, alloc) -> np.ndarray:
+    """Coverage heuristic for the match of a shallow ReLU student (one output): a match is
+    predicted iff the bipartite graph (units x samples) has a matching covering every
+    sample whose residual is not exactly 0.  Vectorised over leading axes.
+
+    **The project's own heuristic** (the paper's is not known); it makes the coverage
+    principle of the notes quantitative.  Units (:func:`relu_coverage_units`) and edges:
+    a readout unit or a ``"partial"`` unit of neuron j serves the samples where j is
+    active at the student's own weights (the pattern of the Jacobian column there: the
+    local rank at a random point); a ``"row"`` unit serves the samples whose residual has
+    the sign of its fixed readout weight (its pre-activations are free but its output has
+    the sign of ``u_j``), or every sample when ``u_j`` is learnable too.  The residual is
+    ``r = y* - sum of the contributions of the neurons that are not free`` (free: a
+    learnable readout or a fully learnable row).
+    Exact in two families, derived: readout-only (Q1, the covering matching of the
+    activity graph) and whole rows with fixed readout (the sign cone of
+    :func:`relu_neurons_matchable`).  Approximate otherwise (e.g. one weight per neuron,
+    partial rows, mixed): a partial row also moves its other samples, and can switch a
+    neuron on; its error is measured, not assumed (claim allocation.relu.coverage-heuristic).
+
+    ``y (..., m)`` teacher outputs, ``contrib (..., N, m)`` the student's per-neuron outputs
+    ``u_j relu(w_j X)``, ``u (..., N)`` the student's readout; returns bool ``(...)``.
+    """
+    y, contrib, u = (np.asarray(a, dtype=float) for a in (y, contrib, u))
+    N, m = contrib.shape[-2:]
+    units = relu_coverage_units(alloc, N, m)
+    if not units:
+        raise ValueError("alloc must contain at least one learnable weight")
+    free = sorted({j for j, kind in units if kind == "row"} | {j for n, _, j in alloc if n == "U"})
+    keep = np.ones(N, bool)
+    keep[free] = False
+    r = y - (contrib * keep[:, None]).sum(-2)
+    active = contrib != 0
+    sign_ok = np.sign(u)[..., :, None] == np.sign(r)[..., None, :]                  # (..., N, m)
+    learn_u = np.zeros(N, bool)
+    learn_u[[j for n, _, j in alloc if n == "U"]] = True
+    edges = []
+    for j, kind in units:
+        if kind == "row":
+            edges.append(np.ones_like(sign_ok[..., j, :]) if learn_u[j] else sign_ok[..., j, :])
+        else:
+            edges.append(active[..., j, :])
+    graph = np.stack(edges, axis=-2)
+    return covering_matching_exists(graph, exempt=(r == 0) & ~graph.any(-2))
+
+
 def relu_one_per_neuron_solution(Z0, C, u, r) -> tuple[np.ndarray, np.ndarray]:
     """Exact match criterion, with a solution, when each of M = m neurons has one
     learnable input weight.
@@ -819,29 +953,34 @@ def relu_one_per_neuron_solution(Z0, C, u, r) -> tuple[np.ndarray, np.ndarray]:
     M, m = Z0.shape[-2:]
     if M != m:
         raise ValueError(f"need as many learnable neurons as samples, got M={M}, m={m}")
-    bps = np.sort(-Z0 / C, axis=-1)                                  # (..., M, m)
+    batch = Z0.shape[:-2]
+    Z0, C, u, r = (np.broadcast_to(a, batch + a.shape[len(a.shape) - k:]).reshape((-1,) + a.shape[len(a.shape) - k:])
+                   for a, k in ((Z0, 2), (C, 2), (u, 1), (r, 1)))
+    bps = np.sort(-Z0 / C, axis=-1)                                  # (B, M, m)
     inf = np.full_like(bps[..., :1], np.inf)
-    edges = np.concatenate([-inf, bps, inf], axis=-1)                # (..., M, m+2)
+    edges = np.concatenate([-inf, bps, inf], axis=-1)                # (B, M, m+2)
     mids = np.concatenate([bps[..., :1] - 1, 0.5 * (bps[..., 1:] + bps[..., :-1]),
-                           bps[..., -1:] + 1], axis=-1)              # (..., M, m+1)
-    found = np.zeros(Z0.shape[:-2], dtype=bool)
-    solution = np.full(Z0.shape[:-2] + (M,), np.nan)
+                           bps[..., -1:] + 1], axis=-1)              # (B, M, m+1)
+    found = np.zeros(Z0.shape[0], dtype=bool)
+    solution = np.full((Z0.shape[0], M), np.nan)
+    rows = np.arange(M)
     for cell in itertools.product(range(m + 1), repeat=M):
-        idx, rows = np.array(cell), np.arange(M)
-        lo, hi = edges[..., rows, idx], edges[..., rows, idx + 1]       # (..., M)
-        mid = mids[..., rows, idx]
-        act = (Z0 + mid[..., None] * C) > 0                          # (..., M, m)
-        G = np.swapaxes(u[..., :, None] * act * C, -1, -2)           # (..., m, M)
-        rhs = r - np.einsum("...k,...km->...m", u, act * Z0)
-        det = np.linalg.det(G)
-        okdet = np.abs(det) > 1e-12
-        Gs = np.where(okdet[..., None, None], G, np.eye(m))
+        todo = np.flatnonzero(~found)          # draws already solved keep their first cell
+        if todo.size == 0:
+            break
+        idx = np.array(cell)
+        lo, hi = edges[todo][:, rows, idx], edges[todo][:, rows, idx + 1]     # (b, M)
+        z0, c = Z0[todo], C[todo]
+        act = (z0 + mids[todo][:, rows, idx][..., None] * c) > 0               # (b, M, m)
+        G = np.swapaxes(u[todo][:, :, None] * act * c, -1, -2)                 # (b, m, M)
+        rhs = r[todo] - np.einsum("bk,bkm->bm", u[todo], act * z0)
+        okdet = np.abs(np.linalg.det(G)) > 1e-12
+        Gs = np.where(okdet[:, None, None], G, np.eye(m))
         theta = np.linalg.solve(Gs, rhs[..., None])[..., 0]
-        inside = np.all((theta >= lo) & (theta <= hi), axis=-1)
-        new = okdet & inside & ~found
-        solution = np.where(new[..., None], theta, solution)
-        found |= new
-    return found, solution
+        new = okdet & np.all((theta >= lo) & (theta <= hi), axis=-1)
+        solution[todo[new]] = theta[new]
+        found[todo[new]] = True
+    return found.reshape(batch), solution.reshape(batch + (M,))
 
 
 def relu_one_per_neuron_matchable(Z0, C, u, r) -> np.ndarray:
