@@ -569,6 +569,7 @@ _HEADLINE = 3.0          # the Tables 1-2 headline, "about three orders" lower m
 _KAN_DEPTHS = (5, 5)     # (inner, outer) triangle-net depths
 _KAN_DENSE = [2, 9, 9, 9, 9, 1]           # 307 parameters against the KAN's 297
 _DC_DENSE = [1, 7, 7, 7, 7, 1]            # 190 parameters against the two blocks' 185
+_KAN_DENSE_TEXT, _DC_DENSE_TEXT = ",".join(map(str, _KAN_DENSE)), ",".join(map(str, _DC_DENSE))
 # Table 3 of the paper (10 train / 10 test points): minimum test MSE, (Kaiming, pretraining + Thm 3.1)
 _TABLE3 = {"x^3": (2.41e-4, 5.65e-6), "x^11": (2.14e-3, 6.53e-4), "sin x": (2.27e-5, 7.92e-7),
            "tanh 3x": (1.60e-4, 5.09e-6)}
@@ -645,7 +646,7 @@ def _kan_r3(ctx):
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
     _draw_partition(axes[0], part_t, f"best KAN: {part_t.count} regions on [0,1]^2 (exact)")
-    _draw_partition(axes[1], part_d, f"best dense {",".join(map(str, _KAN_DENSE))}: {part_d.count} regions")
+    _draw_partition(axes[1], part_d, f"best dense {_KAN_DENSE_TEXT}: {part_d.count} regions")
     _mse_strips(axes[2], {f"triangle KAN ({n_kan} params)": tri, f"dense ({n_dense} params)": dense},
                 f"z = r^3: test MSE over {B} seeds each")
     return Measurement(points=_orders_points("z = r^3 on [0,1]^2", gap, se, 2 * B), n=2 * B,
@@ -655,7 +656,7 @@ def _kan_r3(ctx):
         "Kolmogorov-Arnold form, with the inner sum started as a convex map of [0,1]^2 onto [0,1]. As a ReLU net: "
         "widths 2, 8 x 5, 4 x 5, 1; the inner hidden matrices block diagonal (two 4x4 blocks), the inner output row "
         f"and psi's first layer merged into one dense 4x8 map; {n_kan} trainable parameters. Dense baseline: widths "
-        f"{",".join(map(str, _KAN_DENSE))} ({n_dense} parameters, PyTorch default init), the closest dense count whose "
+        f"{_KAN_DENSE_TEXT} ({n_dense} parameters, PyTorch default init), the closest dense count whose "
         "training does not often collapse (the depth-matched widths 2, 5 x 10, 1 (291) collapse in about half the "
         f"seeds, which would inflate the gap). Protocol of Tables 1-2: {pre} Adam steps (lr 1e-2) of the KAN in "
         f"(peaks, s_0, output maps) space and of the dense net in its weights, then {raw} steps (lr 3e-3, cosine) "
@@ -698,7 +699,7 @@ def _difference_of_convex(ctx):
         axes[0].plot(2 * grid - 1, nr.mlp_forward_points(P, grid, masks)[int(np.argmin(tri))], "C0-",
                      label=f"difference of convex (best seed, {rc.affine_pieces} pieces)")
         axes[0].plot(2 * grid - 1, nr.mlp_forward_points(D, grid)[int(np.argmin(dense))], "C1--",
-                     label=f"dense {",".join(map(str, _DC_DENSE))} (best seed, {rc_d.affine_pieces} pieces)")
+                     label=f"dense {_DC_DENSE_TEXT} (best seed, {rc_d.affine_pieces} pieces)")
     axes[0].legend(fontsize=7)
     axes[0].set(xlabel="x", title="y = x^3 - x")
     _mse_strips(axes[1], {f"triangle DC ({n_dc} params)": tri, f"dense ({n_dense} params)": dense},
@@ -708,7 +709,7 @@ def _difference_of_convex(ctx):
         "Model: w_1 g(t) + w_2 h(t) + b with g, h depth-5 convex triangle nets (law-tied scales) of t = (x+1)/2 "
         "and least-squares initial output weights (of either sign, so a difference of convex functions); as a "
         f"ReLU net widths 1, 8 x 5, 1 with two 4x4 blocks per hidden matrix, {n_dc} parameters. Dense baseline: "
-        f"widths {",".join(map(str, _DC_DENSE))} ({n_dense} parameters, the closest dense count), PyTorch default init, "
+        f"widths {_DC_DENSE_TEXT} ({n_dense} parameters, the closest dense count), PyTorch default init, "
         f"also reading t. Protocol of Tables 1-2: {pre} Adam steps (lr 1e-2) in (a, s) / weight space, {raw} raw "
         f"steps (lr 3e-3, cosine), the blocks kept; {n_train} uniform training points, 4000 test points. "
         f"Measured: test MSE triangle median {np.median(tri):.3g} (min {tri.min():.3g}), dense median "
