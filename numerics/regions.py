@@ -608,6 +608,5 @@ def train_blocks_and_dense(X, y, model: nn.Module, dense_widths: Sequence[int], 
     params = [(W.clone().requires_grad_(), b.clone().requires_grad_()) for W, b in params]
     loss = lambda: mse(mlp_forward_points(params, X, masks)).sum() + mse(mlp_forward_points(dense, X)).sum()
     train_adam([t for wb in params + dense for t in wb], loss, raw, lr_raw, cosine=True)
-    with torch.no_grad():
-        params = [((W * m).detach(), b.detach()) for (W, b), m in zip(params, masks)]
-    return params, masks, [(W.detach(), b.detach()) for W, b in dense], pre_mse
+    # weights outside the blocks start at 0 and get zero gradients through the mask: they stay 0
+    return [(W.detach(), b.detach()) for W, b in params], masks, [(W.detach(), b.detach()) for W, b in dense], pre_mse

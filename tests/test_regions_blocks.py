@@ -57,7 +57,14 @@ def test_masked_training_keeps_the_blocks():
     kan = nr.TriangleKAN(3, 2, batch=2, generator=_gen(6))
     P, masks, D, pre = nr.train_blocks_and_dense(X, (X ** 2).sum(1) ** 1.5, kan, [2, 5, 5, 1], pre=5, raw=20,
                                                  generator=_gen(7))
-    assert all(bool((W[:, ~m] == 0).all()) for (W, _), m in zip(P, masks))
+    assert all(bool((W[:, ~m] == 0).all()) for (W, _), m in zip(P, masks))     # the training kept the blocks
+    W = torch.ones(1, 3, 2, dtype=nr.DTYPE)
+    mask = torch.tensor([[True, False], [False, True], [True, True]])
+    x = torch.tensor([[1.0, 2.0]], dtype=nr.DTYPE)
+    out = nr.mlp_forward_points([(W, torch.zeros(1, 3, dtype=nr.DTYPE)), (torch.ones(1, 1, 3, dtype=nr.DTYPE),
+                                                                          torch.zeros(1, 1, dtype=nr.DTYPE))],
+                                x, [mask, torch.ones(1, 3, dtype=torch.bool)])
+    assert out.item() == 1 + 2 + 3
     assert [tuple(W.shape) for W, _ in D] == [(2, 5, 2), (2, 5, 5), (2, 1, 5)] and pre.shape == (2,)
 
 
