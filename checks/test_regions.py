@@ -747,6 +747,13 @@ def _sparse_data(ctx):
     rows = [f"{k}: min triangle {mse[0, i].min():.3g} (paper {_TABLE3[k][1]:.3g}), min dense {mse[1, i].min():.3g} "
             f"(paper Kaiming {_TABLE3[k][0]:.3g}); log10 ratio of the minima {math.log10(mse[1, i].min() / mse[0, i].min()):.2f} "
             f"(paper {paper[k]:.2f}); mean log10 gap {per[i][0]:.2f} +- {per[i][1]:.2f}" for i, k in enumerate(names)]
+    ratio_min = {k: math.log10(mse[1, i].min() / mse[0, i].min()) for i, k in enumerate(names)}
+    short = [k for k in names if ratio_min[k] < paper[k] - 0.5]
+    verdict_min = ("On the paper's own statistic, the minimum over seeds, Table 3 is NOT reproduced for "
+                   + ", ".join(short) + " (measured log10 ratio of the minima more than half a decade below the "
+                   "paper's; the best triangle seeds stay above the paper's triangle minima); what the data support is "
+                   "the typical seed, the asserted mean gap. " if short else
+                   "The log10 ratios of the minima are within half a decade of the paper's or above them. ")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4.2))
     groups, marks = {}, {}
@@ -765,7 +772,7 @@ def _sparse_data(ctx):
         "shown beside the paper's. Per target the gap is not resolved from 0 at this budget for every target "
         "(x^11's paper ratio is itself only 10^0.52), hence the average. Controls: three orders (lower end) and no "
         "difference (upper end). Resolution: z SE on a 1-decade prediction, about 55% at the default budget "
-        "(--full: 64 seeds, 400 + 3000 steps). " + "; ".join(rows)))
+        "(--full: 64 seeds, 400 + 3000 steps). " + verdict_min + "; ".join(rows)))
 
 
 from dltv.checks.claims import assert_result  # noqa: E402
