@@ -15,6 +15,7 @@ import torch
 
 import dltv.numerics.estimators as est
 import dltv.numerics.regions as nr
+from dltv.numerics.planar import planar_partition
 from dltv.numerics.threads import one_thread
 import dltv.theory.regions as tr
 from dltv.checks.claims import Measurement, Point, claim
@@ -474,16 +475,21 @@ def _approximation(ctx):
     points, notes, fits, runs = [], [], {}, {}
     x = torch.linspace(0, 1, 500, dtype=nr.DTYPE)
     with one_thread():
-        for p in (3, 11):
-            y = x ** p
-            params, pre_mse = nr.train_triangle_and_dense(x, y, d, batch=B, pre=pre, raw=raw, generator=gen)
-            with torch.no_grad():
-                out = nr.mlp_forward(params, x)
+        targets = (3, 11)
+        Y = torch.stack([x ** p for p in targets])
+        # both targets in one batch: members [tri x^3, tri x^11, dense x^3, dense x^11], B each
+        params, pre_all = nr.train_triangle_and_dense(x, Y, d, batch=B, pre=pre, raw=raw, generator=gen)
+        with torch.no_grad():
+            out_all = nr.mlp_forward(params, x)
+        for k, p in enumerate(targets):
+            y = Y[k]
+            members = [*range(k * B, (k + 1) * B), *range((len(targets) + k) * B, (len(targets) + k + 1) * B)]
+            out, pre_mse = out_all[members], pre_all[k * B:(k + 1) * B]
             mse = ((out - y) ** 2).mean(1).numpy()
             tri, dense = mse[:B], mse[B:]
             xs, ys = x.numpy(), y.numpy()
             best = int(np.argmin(tri))
-            counts = [nr.count_regions(nr.member_layers(params, m)) for m in range(2 * B)]
+            counts = [nr.count_regions(nr.member_layers(params, m)) for m in members]
             knots = np.array([float(k) for k in counts[best].kinks])
             # knots equidistributed in |f''|^(2/5) ~ x^(2(p-2)/5): the asymptotically optimal placement
             fk, _ = nr.free_knot_fit(xs, ys, 2 ** d, starts=[(np.arange(1, 2 ** d) / 2 ** d) ** (5 / (2 * p + 1))],
@@ -513,7 +519,7 @@ def _approximation(ctx):
             fits[p] = (xs, ys, out[best].numpy(), out[B + int(np.argmin(dense))].numpy(), knots)
             runs[p] = (tri, dense, fam, fk)
     return Measurement(points=points, n=4 * B, figures=_approximation_figures(d, fits, runs), notes=(
-        f"{B} seeds per network and target, d = {d}, 500 points. Triangle: {pre} Adam steps (lr 1e-2) on the "
+        f"{B} seeds per network and target (both targets trained in one batch), d = {d}, 500 points. Triangle: {pre} Adam steps (lr 1e-2) on the "
         f"peaks, s_0 and the output affine map with the scales tied by the law; dense: PyTorch default init, "
         f"{pre} Adam steps (lr 1e-2) on its weights; then both {raw} Adam steps on the raw matrices (lr 3e-3, "
         "cosine decay to 0). The paper (Table 1, 30 runs each) reports dense/triangle ratios of 10^2.43 (x^3) "
@@ -555,6 +561,218 @@ def _approximation_figures(d, fits, runs):
         ax.set(xlabel="final MSE", ylabel="fraction of seeds", title=f"x^{p}: MSE over {tri.size} seeds each")
         ax.legend(fontsize=8)
     return {"fitted_functions": fig, "approximation_mse": dist}
+
+
+# --------------------------------------------------------------------------- beyond the 1-d convex fit
+_ORDERS = (1.0, 2.0)     # "1-2 orders of magnitude lower error" (y = x^3 - x and z = r^3; abstract-level, no numbers)
+_HEADLINE = 3.0          # the Tables 1-2 headline, "about three orders" lower minimum error
+_KAN_DEPTHS = (5, 5)     # (inner, outer) triangle-net depths
+_KAN_DENSE = [2, 9, 9, 9, 9, 1]           # 307 parameters against the KAN's 297
+_DC_DENSE = [1, 7, 7, 7, 7, 1]            # 190 parameters against the two blocks' 185
+_KAN_DENSE_TEXT, _DC_DENSE_TEXT = ",".join(map(str, _KAN_DENSE)), ",".join(map(str, _DC_DENSE))
+# Table 3 of the paper (10 train / 10 test points): minimum test MSE, (Kaiming, pretraining + Thm 3.1)
+_TABLE3 = {"x^3": (2.41e-4, 5.65e-6), "x^11": (2.14e-3, 6.53e-4), "sin x": (2.27e-5, 7.92e-7),
+           "tanh 3x": (1.60e-4, 5.09e-6)}
+_TABLE3_F = {"x^3": lambda v: v ** 3, "x^11": lambda v: v ** 11, "sin x": torch.sin, "tanh 3x": lambda v: torch.tanh(3 * v)}
+
+
+def _log_gap(tri: np.ndarray, dense: np.ndarray) -> tuple[float, float]:
+    """mean log10(dense MSE) - mean log10(triangle MSE) over independent seeds, and its Welch SE."""
+    lt, ld = np.log10(tri), np.log10(dense)
+    return float(ld.mean() - lt.mean()), math.sqrt(lt.var(ddof=1) / lt.size + ld.var(ddof=1) / ld.size)
+
+
+def _orders_points(label: str, gap: float, se: float, n: int) -> list[Point]:
+    """The paper's "1-2 orders lower error" as two one-sided points on the mean log10 gap.
+
+    Lower end (>= 1): control the Tables 1-2 headline "three orders", rejected if the gap is below 3 by
+    z SE.  Upper end (<= 2): control "no difference" (gap <= 0), rejected if the gap exceeds 0 by z SE.
+    """
+    lo, hi = _ORDERS
+    return [Point(f"{label}: log10(dense / triangle test MSE) >= {lo:g} (paper: 1-2 orders)", prediction=lo,
+                  estimate=gap, se=se, rule="ge", control=_HEADLINE, n=n),
+            Point(f"{label}: log10(dense / triangle test MSE) <= {hi:g} (paper: 1-2 orders)", prediction=hi,
+                  estimate=gap, se=se, rule="le", control=0.0, n=n)]
+
+
+def _mse(params, X, y, masks=None) -> np.ndarray:
+    with torch.no_grad():
+        return ((nr.mlp_forward_points(params, X, masks) - y) ** 2).mean(1).numpy()
+
+
+def _r3(X: torch.Tensor) -> torch.Tensor:
+    return (X ** 2).sum(1) ** 1.5
+
+
+def _draw_partition(ax, part, title):
+    from matplotlib.collections import PolyCollection
+    ax.add_collection(PolyCollection([part.vertices(r) for r in range(part.count)], facecolors="none",
+                                     edgecolors="C0", linewidths=0.4))
+    ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", title=title, xlabel="x", ylabel="y")
+
+
+def _mse_strips(ax, groups: dict, title: str, marks: dict | None = None):
+    """Test MSE per seed (dots) for each group; ``marks``: reference values drawn as crosses."""
+    for i, (name, vals) in enumerate(groups.items()):
+        ax.semilogy(np.full(vals.size, i) + np.linspace(-.15, .15, vals.size), vals, "o", ms=3, alpha=.7,
+                    color="C0" if "triangle" in name or "KAN" in name else "C1")
+        if marks and name in marks:
+            ax.plot([i], [marks[name]], "kx", ms=9, mew=2)
+    ax.set_xticks(range(len(groups)), list(groups), rotation=20, fontsize=7)
+    ax.set(ylabel="test MSE", title=title)
+
+
+@claim("regions.beyond-1d.kan-r3", source=f"{_SRC}, Sec. 5 (triangle nets as activations, 2-d target z = r^3); "
+       "architecture derived (the paper's is not available)",
+       statement="a Kolmogorov-Arnold-like net z = psi(phi_x(x) + phi_y(y)) whose 1-d activations are triangle nets "
+                 "(block-diagonal 4x4 hidden matrices, 297 parameters) fits z = (x^2 + y^2)^(3/2) on [0,1]^2 with a "
+                 "test MSE 1-2 orders of magnitude below a dense ReLU net of the same parameter count",
+       seed=6011, stochastic=True, predicted="log10(dense/KAN test MSE) in [1, 2]",
+       measured="test MSE of trained KAN and dense nets over seeds (mean log10 gap, Welch SE); exact planar regions")
+def _kan_r3(ctx):
+    B, n_train, pre, raw = (48, 400, 400, 2000) if ctx.full else (16, 100, 200, 400)
+    gen = ctx.generator()
+    X = torch.rand(n_train, 2, generator=gen, dtype=nr.DTYPE)
+    Xt = torch.rand(4000, 2, generator=gen, dtype=nr.DTYPE)
+    with one_thread():
+        kan = nr.TriangleKAN(*_KAN_DEPTHS, batch=B, generator=gen)
+        P, masks, D, pre_mse = nr.train_blocks_and_dense(X, _r3(X), kan, _KAN_DENSE, pre=pre, raw=raw, generator=gen)
+    tri, dense = _mse(P, Xt, _r3(Xt), masks), _mse(D, Xt, _r3(Xt))
+    gap, se = _log_gap(tri, dense)
+    n_kan, n_dense = nr.count_parameters(masks), nr.dense_parameters(_KAN_DENSE)
+    best_t, best_d = int(np.argmin(tri)), int(np.argmin(dense))
+    part_t = planar_partition(nr.member_layers(P, best_t), (0, 1, 0, 1))
+    part_d = planar_partition(nr.member_layers(D, best_d), (0, 1, 0, 1))
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
+    _draw_partition(axes[0], part_t, f"best KAN: {part_t.count} regions on [0,1]^2 (exact)")
+    _draw_partition(axes[1], part_d, f"best dense {_KAN_DENSE_TEXT}: {part_d.count} regions")
+    _mse_strips(axes[2], {f"triangle KAN ({n_kan} params)": tri, f"dense ({n_dense} params)": dense},
+                f"z = r^3: test MSE over {B} seeds each")
+    return Measurement(points=_orders_points("z = r^3 on [0,1]^2", gap, se, 2 * B), n=2 * B,
+                       figures={"kan_r3": fig}, notes=(
+        f"Architecture (chosen; the paper's exact one is not available): psi(phi_x(x) + phi_y(y)) with phi_x, phi_y "
+        f"depth-{_KAN_DEPTHS[0]} and psi depth-{_KAN_DEPTHS[1]} convex triangle nets (law-tied scales) -- the "
+        "Kolmogorov-Arnold form, with the inner sum started as a convex map of [0,1]^2 onto [0,1]. As a ReLU net: "
+        "widths 2, 8 x 5, 4 x 5, 1; the inner hidden matrices block diagonal (two 4x4 blocks), the inner output row "
+        f"and psi's first layer merged into one dense 4x8 map; {n_kan} trainable parameters. Dense baseline: widths "
+        f"{_KAN_DENSE_TEXT} ({n_dense} parameters, PyTorch default init), the closest dense count whose "
+        "training does not often collapse (the depth-matched widths 2, 5 x 10, 1 (291) collapse in about half the "
+        f"seeds, which would inflate the gap). Protocol of Tables 1-2: {pre} Adam steps (lr 1e-2) of the KAN in "
+        f"(peaks, s_0, output maps) space and of the dense net in its weights, then {raw} steps (lr 3e-3, cosine) "
+        f"of both as plain ReLU nets, the KAN keeping its sparsity; {n_train} uniform training points, 4000 test "
+        f"points. Measured: test MSE KAN median {np.median(tri):.3g} (min {tri.min():.3g}), dense median "
+        f"{np.median(dense):.3g} (min {dense.min():.3g}); mean log10 gap {gap:.2f} +- {se:.2f} decades against the "
+        "paper's '1-2 orders' (no numbers given). After (a, s) pretraining the KAN's training MSE was "
+        f"{np.median(pre_mse):.3g} (median). Exact regions on [0,1]^2 (numerics/planar.py): best KAN "
+        f"{part_t.count} ({part_t.distinct_maps()} distinct affine maps), best dense {part_d.count}. Controls: the "
+        "1-d headline of three orders (for the lower end) and no difference (for the upper end). Resolution: z SE "
+        "on a 1-decade prediction, about 50% at the default budget (--full: 48 seeds, 400 points, 2000 raw steps)."))
+
+
+@claim("regions.beyond-1d.difference-of-convex", source=f"{_SRC}, Sec. 5 (non-convex y = x^3 - x by differences "
+       "of convex triangle nets)",
+       statement="y = x^3 - x on [-1,1], fitted by the difference of two convex depth-5 triangle nets (block-diagonal "
+                 "4x4 hidden matrices, 185 parameters), has a test MSE 1-2 orders of magnitude below a dense ReLU "
+                 "net of the same parameter count",
+       seed=6012, stochastic=True, predicted="log10(dense/DC test MSE) in [1, 2]",
+       measured="test MSE of trained difference-of-convex and dense nets over seeds (mean log10 gap, Welch SE)")
+def _difference_of_convex(ctx):
+    B, n_train, pre, raw = (64, 500, 400, 3000) if ctx.full else (32, 100, 200, 400)
+    gen = ctx.generator()
+    f = lambda t: (2 * t - 1) ** 3 - (2 * t - 1)            # both nets read t = (x + 1) / 2 in [0, 1]
+    t = torch.rand(n_train, generator=gen, dtype=nr.DTYPE)
+    tt = torch.rand(4000, generator=gen, dtype=nr.DTYPE)
+    with one_thread():
+        dc = nr.TriangleSum(5, [0, 0], batch=B, generator=gen)
+        P, masks, D, _ = nr.train_blocks_and_dense(t, f(t), dc, _DC_DENSE, pre=pre, raw=raw, generator=gen)
+    tri, dense = _mse(P, tt, f(tt), masks), _mse(D, tt, f(tt))
+    gap, se = _log_gap(tri, dense)
+    n_dc, n_dense = nr.count_parameters(masks), nr.dense_parameters(_DC_DENSE)
+    rc = nr.count_regions(nr.member_layers(P, int(np.argmin(tri))))
+    rc_d = nr.count_regions(nr.member_layers(D, int(np.argmin(dense))))
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    grid = torch.linspace(0, 1, 400, dtype=nr.DTYPE)
+    with torch.no_grad():
+        axes[0].plot(2 * grid - 1, f(grid), "k-", lw=3, alpha=.3, label="x^3 - x")
+        axes[0].plot(2 * grid - 1, nr.mlp_forward_points(P, grid, masks)[int(np.argmin(tri))], "C0-",
+                     label=f"difference of convex (best seed, {rc.affine_pieces} pieces)")
+        axes[0].plot(2 * grid - 1, nr.mlp_forward_points(D, grid)[int(np.argmin(dense))], "C1--",
+                     label=f"dense {_DC_DENSE_TEXT} (best seed, {rc_d.affine_pieces} pieces)")
+    axes[0].legend(fontsize=7)
+    axes[0].set(xlabel="x", title="y = x^3 - x")
+    _mse_strips(axes[1], {f"triangle DC ({n_dc} params)": tri, f"dense ({n_dense} params)": dense},
+                f"test MSE over {B} seeds each")
+    return Measurement(points=_orders_points("y = x^3 - x on [-1,1]", gap, se, 2 * B), n=2 * B,
+                       figures={"difference_of_convex": fig}, notes=(
+        "Model: w_1 g(t) + w_2 h(t) + b with g, h depth-5 convex triangle nets (law-tied scales) of t = (x+1)/2 "
+        "and least-squares initial output weights (of either sign, so a difference of convex functions); as a "
+        f"ReLU net widths 1, 8 x 5, 1 with two 4x4 blocks per hidden matrix, {n_dc} parameters. Dense baseline: "
+        f"widths {_DC_DENSE_TEXT} ({n_dense} parameters, the closest dense count), PyTorch default init, "
+        f"also reading t. Protocol of Tables 1-2: {pre} Adam steps (lr 1e-2) in (a, s) / weight space, {raw} raw "
+        f"steps (lr 3e-3, cosine), the blocks kept; {n_train} uniform training points, 4000 test points. "
+        f"Measured: test MSE triangle median {np.median(tri):.3g} (min {tri.min():.3g}), dense median "
+        f"{np.median(dense):.3g} (min {dense.min():.3g}); mean log10 gap {gap:.2f} +- {se:.2f} decades against "
+        "the paper's '1-2 orders' (no numbers given). Exact 1-d count of the best triangle net: "
+        f"{rc.activation_regions} regions, {rc.affine_pieces} affine pieces on [0,1] (dense: {rc_d.affine_pieces}). "
+        "Controls: three orders (lower end) and no difference (upper end). Resolution: z SE on a 1-decade "
+        "prediction, about 70% at the default budget (--full: 64 seeds, 500 points, 3000 raw steps)."))
+
+
+@claim("regions.beyond-1d.sparse-data", source=f"{_SRC}, Table 3 (10 train / 10 test points)",
+       statement="with 10 training points on [0,1] (x^3, x^11, sin x, tanh 3x), triangle nets (law pretraining, "
+                 "then raw training) reach a test MSE 1-2 orders of magnitude below default-initialised dense nets of "
+                 "the same shape, averaged over the four targets (the paper's Table 3 ratios average 10^1.28)",
+       seed=6013, stochastic=True, predicted="mean over targets of log10(dense/triangle test MSE) in [1, 2]",
+       measured="test MSE on 10 held-out points over seeds, per target; mean log10 gap, Welch SE")
+def _sparse_data(ctx):
+    B, pre, raw = (64, 400, 3000) if ctx.full else (24, 200, 600)
+    d = 5
+    gen = ctx.generator()
+    x = torch.rand(20, generator=gen, dtype=nr.DTYPE)
+    x_train, x_test = x[:10], x[10:]
+    names = list(_TABLE3)
+    with one_thread():
+        params, _ = nr.train_triangle_and_dense(x_train, torch.stack([_TABLE3_F[k](x_train) for k in names]), d,
+                                                batch=B, pre=pre, raw=raw, generator=gen)
+        with torch.no_grad():
+            out = nr.mlp_forward(params, x_test)
+    Y = torch.stack([_TABLE3_F[k](x_test) for k in names]).repeat_interleave(B, 0)
+    mse = ((out - torch.cat([Y, Y])) ** 2).mean(1).numpy().reshape(2, len(names), B)
+    per = [_log_gap(mse[0, k], mse[1, k]) for k in range(len(names))]
+    gap = float(np.mean([g for g, _ in per]))
+    se = math.sqrt(sum(s ** 2 for _, s in per)) / len(per)
+    paper = {k: math.log10(a / b) for k, (a, b) in _TABLE3.items()}
+    rows = [f"{k}: min triangle {mse[0, i].min():.3g} (paper {_TABLE3[k][1]:.3g}), min dense {mse[1, i].min():.3g} "
+            f"(paper Kaiming {_TABLE3[k][0]:.3g}); log10 ratio of the minima {math.log10(mse[1, i].min() / mse[0, i].min()):.2f} "
+            f"(paper {paper[k]:.2f}); mean log10 gap {per[i][0]:.2f} +- {per[i][1]:.2f}" for i, k in enumerate(names)]
+    ratio_min = {k: math.log10(mse[1, i].min() / mse[0, i].min()) for i, k in enumerate(names)}
+    short = [k for k in names if ratio_min[k] < paper[k] - 0.5]
+    verdict_min = ("On the paper's own statistic, the minimum over seeds, Table 3 is NOT reproduced for "
+                   + ", ".join(short) + " (measured log10 ratio of the minima more than half a decade below the "
+                   "paper's; the best triangle seeds stay above the paper's triangle minima); what the data support is "
+                   "the typical seed, the asserted mean gap. " if short else
+                   "The log10 ratios of the minima are within half a decade of the paper's or above them. ")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    groups, marks = {}, {}
+    for i, k in enumerate(names):
+        groups[f"{k} triangle"], groups[f"{k} dense"] = mse[0, i], mse[1, i]
+        marks[f"{k} triangle"], marks[f"{k} dense"] = _TABLE3[k][1], _TABLE3[k][0]
+    _mse_strips(ax, groups, f"10 training points: test MSE over {B} seeds (x: the paper's Table 3 minimum)", marks)
+    return Measurement(points=_orders_points("mean over x^3, x^11, sin x, tanh 3x", gap, se, 2 * B * len(names)),
+                       n=2 * B * len(names), figures={"sparse_data": fig}, notes=(
+        f"Table 3 setting as far as known: 10 training and 10 test points drawn uniformly on [0,1] (one draw, shared by "
+        f"all seeds and targets); depth-5 width-4 triangle nets and dense nets of the same shape (93 parameters each), "
+        f"the protocol of Tables 1-2 ({pre} pretraining steps, {raw} raw steps), {B} seeds per net and target, all "
+        "four targets in one batch. The paper reports only the minimum test MSE over its runs (Kaiming vs "
+        "pretraining + Thm 3.1); a minimum over seeds has no usable SE, so the asserted statistic is the mean "
+        "log10 gap over seeds, averaged over the four targets (SE from the per-target Welch SEs); the minima are "
+        "shown beside the paper's. Per target the gap is not resolved from 0 at this budget for every target "
+        "(x^11's paper ratio is itself only 10^0.52), hence the average. Controls: three orders (lower end) and no "
+        "difference (upper end). Resolution: z SE on a 1-decade prediction, about 55% at the default budget "
+        "(--full: 64 seeds, 400 + 3000 steps). " + verdict_min + "; ".join(rows)))
 
 
 from dltv.checks.claims import assert_result  # noqa: E402

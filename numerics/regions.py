@@ -102,8 +102,12 @@ class TriangleNet(nn.Module):
         return scales.sum(1) if self.sign < 0 else torch.zeros_like(scales[:, 0])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """offset + sign_in*x + sign*F_d(x), shape (batch, len(x)), by tent composition."""
-        x = torch.as_tensor(x, dtype=DTYPE).reshape(1, -1)
+        """offset + sign_in*x + sign*F_d(x), shape (batch, n), by tent composition.
+
+        ``x``: n shared inputs, or a (batch, n) tensor giving each member its own inputs.
+        """
+        x = torch.as_tensor(x, dtype=DTYPE)
+        x = x.reshape(1, -1) if x.dim() < 2 else x      # (batch, n): one input row per member
         a, s = self.peaks(), self.scales()
         w, total = x.expand(a.shape[0], -1), 0
         for i in range(self.depth):
@@ -136,12 +140,13 @@ class TriangleNet(nn.Module):
 
     @torch.no_grad()
     def fit_output_(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Least-squares (out_weight, out_bias) for each member, in place."""
+        """Least-squares (out_weight, out_bias) for each member, in place (``y``: n values or (batch, n))."""
         f = self.features(x)
-        for m in range(f.shape[0]):
-            A = torch.stack([f[m], torch.ones_like(f[m])], 1)
-            sol = torch.linalg.lstsq(A, torch.as_tensor(y, dtype=DTYPE).reshape(-1, 1)).solution
-            self.out_weight[m], self.out_bias[m] = sol[0, 0], sol[1, 0]
+        A = torch.stack([f, torch.ones_like(f)], 2)
+        y = torch.as_tensor(y, dtype=DTYPE)
+        sol = torch.linalg.lstsq(A, y.reshape(-1, f.shape[1]).expand(f.shape[0], -1)[:, :, None]).solution
+        self.out_weight.copy_(sol[:, 0, 0])
+        self.out_bias.copy_(sol[:, 1, 0])
 
     @torch.no_grad()
     def to_mlp_params(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -293,32 +298,40 @@ def train_triangle_and_dense(x, y, depth: int, *, batch: int, pre: int, raw: int
     Phase 1, ``pre`` Adam steps at ``lr_pre``: each triangle net in (a, s) space with the
     scales tied by the law (its output map first set by least squares); each dense net
     (widths 1, 4 x depth, 1; PyTorch default init) in its raw weights.  Phase 2, ``raw`` Adam
-    steps at ``lr_raw`` annealed to 0 (cosine): all 2*batch nets as plain networks in one
+    steps at ``lr_raw`` annealed to 0 (cosine): all nets as plain networks in one
     batch -- the summed loss separates over members and Adam acts elementwise, so each
     member trains as if alone (up to rounding).  Loss: mean squared error on (x, y).
 
-    Returns (params, pre_mse): the trained MLPs [(W, b), ...] with the triangle nets as
-    members 0..batch-1 and the dense nets after them, and the triangle nets' MSE after phase 1.
+    ``y`` holds n values, or one row of n values per target (T, n): then ``batch`` nets of each
+    kind train on every target at once, target-major.
+
+    Returns (params, pre_mse): the trained MLPs [(W, b), ...] with the T * batch triangle nets as
+    members 0..T*batch-1 and the dense nets after them, and the triangle nets' MSE after phase 1.
     """
     x = torch.as_tensor(x, dtype=DTYPE).reshape(-1)
-    y = torch.as_tensor(y, dtype=DTYPE).reshape(-1)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same length, got {x.numel()} and {y.numel()}")
+    y = torch.as_tensor(y, dtype=DTYPE)
+    y = y.reshape(1, -1) if y.dim() < 2 else y
+    if y.shape[1] != x.numel():
+        raise ValueError(f"x and y must have the same length, got {x.numel()} and {y.shape[1]}")
     for name, v in (("pre", pre), ("raw", raw)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{name} must be an integer >= 0 (Adam steps), got {v!r}")
-    mse = lambda f: ((f - y) ** 2).mean(1)
-    tri = TriangleNet(depth, batch=batch, law=True, generator=generator)
+    y = y.repeat_interleave(batch, 0)                       # one target row per member
+    members = y.shape[0]
+    mse = lambda f, t=y: ((f - t) ** 2).mean(1)
+    tri = TriangleNet(depth, batch=members, law=True, generator=generator)
     tri.fit_output_(x, y)
     train_adam(list(tri.parameters()), lambda: mse(tri(x)).sum(), pre, lr_pre)
     dense = [(W.requires_grad_(), b.requires_grad_())
-             for W, b in init_mlp([1] + [4] * depth + [1], batch=batch, generator=generator)]
+             for W, b in init_mlp([1] + [4] * depth + [1], batch=members, generator=generator)]
     train_adam([t for wb in dense for t in wb], lambda: mse(mlp_forward(dense, x)).sum(), pre, lr_pre)
     with torch.no_grad():
         pre_mse = mse(tri(x)).numpy()
         params = [(torch.cat([W, Wd]).requires_grad_(), torch.cat([b, bd]).requires_grad_())
                   for (W, b), (Wd, bd) in zip(tri.to_mlp_params(), dense)]
-    train_adam([t for wb in params for t in wb], lambda: mse(mlp_forward(params, x)).sum(), raw, lr_raw, cosine=True)
+    both = torch.cat([y, y])
+    train_adam([t for wb in params for t in wb], lambda: mse(mlp_forward(params, x), both).sum(), raw, lr_raw,
+               cosine=True)
     return [(W.detach(), b.detach()) for W, b in params], pre_mse
 
 
@@ -402,3 +415,198 @@ def triangle_family_fit(x: np.ndarray, y: np.ndarray, depth: int, starts: Sequen
         if res.fun < best[0]:
             best = (float(res.fun), 1 / (1 + np.exp(-res.x)))
     return best
+
+
+# --------------------------------------------------------------------------- triangle nets as activations
+def block_diagonal(blocks: Sequence[Sequence[tuple[torch.Tensor, torch.Tensor]]], inputs: Sequence[int],
+                   n_inputs: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Scalar-output networks of equal depth side by side as one network summing their outputs.
+
+    Block j reads input column ``inputs[j]`` of ``n_inputs``; every hidden matrix is the block
+    diagonal of the blocks' matrices; the output row concatenates theirs and the biases add up.
+    """
+    if len(blocks) != len(inputs) or not blocks or len({len(b) for b in blocks}) != 1:
+        raise ValueError("blocks must be a non-empty list of networks of equal depth, one input index each")
+    first = []
+    for blk, col in zip(blocks, inputs):
+        if not 0 <= col < n_inputs:
+            raise ValueError(f"inputs must lie in 0..{n_inputs - 1}, got {col!r}")
+        W = blk[0][0]
+        first.append(torch.zeros(W.shape[0], n_inputs, dtype=W.dtype).index_copy(1, torch.tensor([col]), W))
+    layers = [(torch.cat(first), torch.cat([blk[0][1] for blk in blocks]))]
+    for l in range(1, len(blocks[0]) - 1):
+        layers.append((torch.block_diag(*(blk[l][0] for blk in blocks)), torch.cat([blk[l][1] for blk in blocks])))
+    layers.append((torch.cat([blk[-1][0] for blk in blocks], 1), sum(blk[-1][1] for blk in blocks)))
+    return layers
+
+
+def compose(inner: Sequence[tuple[torch.Tensor, torch.Tensor]], outer: Sequence[tuple[torch.Tensor, torch.Tensor]]
+            ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The network x -> outer(inner(x)): inner's output layer and outer's first layer merge into one affine map."""
+    (V, c), (W, b) = inner[-1], outer[0]
+    return [*inner[:-1], (W @ V, W @ c + b), *outer[1:]]
+
+
+class TriangleSum(nn.Module):
+    """``batch`` sums  f(x) = sum_j T_j(x[inputs[j]])  of convex triangle nets T_j of one depth.
+
+    Each T_j is a :class:`TriangleNet` (law-tied scales, output ``w_j (K + t - F_d(t)) + b_j``), so f is
+    a sum of learned 1-d convex-or-concave activations; as a ReLU network its hidden matrices are block
+    diagonal with 4x4 blocks (:meth:`layers`).  Two blocks on one input give a difference of convex
+    nets; one block per coordinate gives the inner sum of a Kolmogorov-Arnold-like net.
+    """
+
+    def __init__(self, depth: int, inputs: Sequence[int], *, batch: int = 1, generator: torch.Generator | None = None):
+        super().__init__()
+        self.inputs, self.batch = [int(i) for i in inputs], batch
+        if not self.inputs or min(self.inputs) < 0:
+            raise ValueError(f"inputs must be a non-empty list of column indices >= 0, got {inputs!r}")
+        self.n_inputs = max(self.inputs) + 1
+        self.nets = TriangleNet(depth, batch=len(self.inputs) * batch, law=True, generator=generator)
+
+    def _blocks(self, X: torch.Tensor) -> torch.Tensor:
+        X = torch.as_tensor(X, dtype=DTYPE).reshape(-1, self.n_inputs) if torch.as_tensor(X).dim() < 2 else X
+        return X[:, self.inputs].T.repeat_interleave(self.batch, 0)          # (k * batch, n), block-major
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """f at the rows of X (n, n_inputs) (or n scalars), shape (batch, n)."""
+        f = self.nets(self._blocks(X))
+        return f.reshape(len(self.inputs), self.batch, -1).sum(0)
+
+    @torch.no_grad()
+    def fit_output_(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        """Least-squares output weights of all blocks jointly (one shared bias), in place."""
+        k = len(self.inputs)
+        f = self.nets.features(self._blocks(X)).reshape(k, self.batch, -1).permute(1, 2, 0)
+        A = torch.cat([f, torch.ones_like(f[:, :, :1])], 2)
+        y = torch.as_tensor(y, dtype=DTYPE).reshape(-1, f.shape[1]).expand(self.batch, -1)
+        sol = torch.linalg.lstsq(A, y[:, :, None]).solution[:, :, 0]
+        self.nets.out_weight.copy_(sol[:, :k].T.reshape(-1))
+        self.nets.out_bias.copy_((sol[:, k:] / k).expand(-1, k).T.reshape(-1))
+
+    @torch.no_grad()
+    def set_range_(self, lo: float, hi: float) -> None:
+        """Output maps with T_j(0) = lo / k and T_j(1) = hi / k (a convex map of [0,1] onto [lo, hi] / k)."""
+        k, K = len(self.inputs), self.nets.offset(self.nets.scales())
+        self.nets.out_weight.fill_((hi - lo) / k)            # features: K at t = 0, K + 1 at t = 1 (W_i(0) = W_i(1) = 0)
+        self.nets.out_bias.copy_(lo / k - (hi - lo) / k * K)
+
+    def layers(self, member: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return block_diagonal([self.nets.layers(j * self.batch + member) for j in range(len(self.inputs))],
+                              self.inputs, self.n_inputs)
+
+
+class TriangleKAN(nn.Module):
+    """``batch`` nets z(x_1..x_k) = psi(sum_j phi_j(x_j)), psi and every phi_j a convex triangle net.
+
+    A Kolmogorov-Arnold-like composition of learned 1-d activations (the paper's "triangle nets as
+    activations" with sparse block-diagonal 4x4 hidden matrices, Milkert et al. Sec. 5).  The inner
+    sum starts as a convex map of [0,1]^k onto [0,1] (phi_j(0) = 0, phi_j(1) = 1/k); psi's output map
+    starts at the least-squares fit.  :meth:`layers` is the same function as one ReLU network: the
+    inner blocks' output row and psi's first layer merge into a dense 4 x 4k map.
+    """
+
+    def __init__(self, depth_inner: int, depth_outer: int, n_inputs: int = 2, *, batch: int = 1,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.batch = batch
+        self.inner = TriangleSum(depth_inner, range(n_inputs), batch=batch, generator=generator)
+        self.outer = TriangleNet(depth_outer, batch=batch, law=True, generator=generator)
+        self.inner.set_range_(0.0, 1.0)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.outer(self.inner(X))
+
+    @torch.no_grad()
+    def fit_output_(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.outer.fit_output_(self.inner(X), y)
+
+    def layers(self, member: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return compose(self.inner.layers(member), self.outer.layers(member))
+
+
+@torch.no_grad()
+def stacked_layers(model: nn.Module, batch: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+    """All members' ReLU-network weights [(W (batch,out,in), b (batch,out))] and the sparsity masks."""
+    per = [model.layers(m) for m in range(batch)]
+    params = [(torch.stack([p[l][0] for p in per]), torch.stack([p[l][1] for p in per])) for l in range(len(per[0]))]
+    return params, block_masks(model)
+
+
+def block_masks(model: nn.Module) -> list[torch.Tensor]:
+    """The trainable pattern of ``model.layers()``: True inside the 4x4 blocks (and on merged dense maps).
+
+    Built from the same block layout with all-ones blocks, so a weight that happens to be 0 inside a
+    block (the construction has several) still trains.
+    """
+    def ones(net):
+        return [(torch.ones_like(W), torch.ones_like(b)) for W, b in net.layers(0)]
+
+    if isinstance(model, TriangleKAN):
+        inner = block_diagonal([ones(model.inner.nets)] * len(model.inner.inputs), model.inner.inputs,
+                               model.inner.n_inputs)
+        layers = compose(inner, ones(model.outer))
+    elif isinstance(model, TriangleSum):
+        layers = block_diagonal([ones(model.nets)] * len(model.inputs), model.inputs, model.n_inputs)
+    else:
+        layers = ones(model)
+    return [W != 0 for W, _ in layers]
+
+
+def count_parameters(masks: Sequence[torch.Tensor]) -> int:
+    """Trainable parameters of a masked ReLU network: the unmasked weights plus every bias."""
+    return int(sum(int(m.sum()) + m.shape[0] for m in masks))
+
+
+def dense_parameters(widths: Sequence[int]) -> int:
+    """Parameters of a dense network with widths d_0..d_{L+1}: sum_l d_{l+1} (d_l + 1)."""
+    return int(sum(o * (i + 1) for i, o in zip(widths[:-1], widths[1:])))
+
+
+def mlp_forward_points(params, X: torch.Tensor, masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """Batched ReLU MLP at the rows of X (n, d_0) (or n scalars): first output, shape (batch, n).
+
+    ``masks[l]`` (out, in) zeroes the weights outside a sparsity pattern (their gradients vanish too).
+    """
+    X = torch.as_tensor(X, dtype=DTYPE)
+    X = X.reshape(-1, 1) if X.dim() < 2 else X
+    h = X.T[None].expand(params[0][0].shape[0], -1, -1)
+    for i, (W, b) in enumerate(params):
+        h = torch.baddbmm(b[:, :, None], W if masks is None else W * masks[i], h)
+        if i < len(params) - 1:
+            h = torch.relu(h)
+    return h[:, 0, :]
+
+
+def train_blocks_and_dense(X, y, model: nn.Module, dense_widths: Sequence[int], *, pre: int, raw: int,
+                           lr_pre: float = 1e-2, lr_raw: float = 3e-3, generator: torch.Generator | None = None):
+    """A triangle-block model (TriangleSum / TriangleKAN of ``batch`` members) and as many dense nets, trained alike.
+
+    The protocol of :func:`train_triangle_and_dense`: ``pre`` Adam steps (lr_pre) of the model in
+    (peaks, s_0, output maps) space from its least-squares output map, and of default-initialised
+    dense nets (widths ``dense_widths``) in their weights; then ``raw`` Adam steps (lr_raw, cosine to 0)
+    of both as plain ReLU networks, the model keeping its block-diagonal sparsity (masked weights).
+    Loss: mean squared error on (X, y) per member.  Returns (model_params, masks, dense_params, pre_mse).
+    """
+    X = torch.as_tensor(X, dtype=DTYPE)
+    y = torch.as_tensor(y, dtype=DTYPE).reshape(-1)
+    if X.shape[0] != y.numel():
+        raise ValueError(f"X and y must have the same number of points, got {X.shape[0]} and {y.numel()}")
+    for name, v in (("pre", pre), ("raw", raw)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name} must be an integer >= 0 (Adam steps), got {v!r}")
+    batch = model.batch
+    mse = lambda f: ((f - y) ** 2).mean(1)
+    model.fit_output_(X, y)
+    train_adam(list(model.parameters()), lambda: mse(model(X)).sum(), pre, lr_pre)
+    dense = [(W.requires_grad_(), b.requires_grad_())
+             for W, b in init_mlp(dense_widths, batch=batch, generator=generator)]
+    train_adam([t for wb in dense for t in wb], lambda: mse(mlp_forward_points(dense, X)).sum(), pre, lr_pre)
+    with torch.no_grad():
+        pre_mse = mse(model(X)).numpy()
+    params, masks = stacked_layers(model, batch)
+    params = [(W.clone().requires_grad_(), b.clone().requires_grad_()) for W, b in params]
+    loss = lambda: mse(mlp_forward_points(params, X, masks)).sum() + mse(mlp_forward_points(dense, X)).sum()
+    train_adam([t for wb in params + dense for t in wb], loss, raw, lr_raw, cosine=True)
+    # weights outside the blocks start at 0 and get zero gradients through the mask: they stay 0
+    return [(W.detach(), b.detach()) for W, b in params], masks, [(W.detach(), b.detach()) for W, b in dense], pre_mse

@@ -240,6 +240,37 @@ def hanin_rolnick_bound(widths: Sequence[int], init: str = "he", bias_var=sp.Rat
     return hanin_rolnick_regions(0) + ell * total
 
 
+def block_net_parameters(blocks: int, depth_inner: int, depth_outer: int = 0) -> sp.Integer:
+    """Trainable parameters of ``blocks`` width-4 triangle nets side by side (block-diagonal 4x4 hidden
+    matrices, one scalar input each), summed into one output, optionally followed by an outer triangle net.
+
+    derived: the blocks' first layers give 4k weights + 4k biases, each of their d_in - 1 hidden layers
+    16k + 4k; without an outer net the output row has 4k weights + 1 bias; with one (depth d_out >= 1) the
+    output row and the outer first layer merge into a dense 4 x 4k map (16k + 4), followed by d_out - 1
+    hidden 4x4 layers (20 each) and a 4 -> 1 output (5).
+    """
+    k, d1, d2 = (sp.Integer(_int_at_least(v, name, low)) for v, name, low in
+                 ((blocks, "blocks", 1), (depth_inner, "depth_inner", 1), (depth_outer, "depth_outer", 0)))
+    inner = 8 * k + (d1 - 1) * 20 * k
+    return inner + (4 * k + 1 if d2 == 0 else 16 * k + 4 + (d2 - 1) * 20 + 5)
+
+
+def block_inner_regions(blocks: int, depth: int) -> sp.Integer:
+    """Activation regions of the inner part of a triangle KAN on [0,1]^k: (2^d)^k.
+
+    derived: block j's hidden neurons depend only on x_j, so a pattern is a k-tuple of the blocks'
+    patterns and every region is a product of the blocks' 2^d activation intervals on [0,1].
+    """
+    k, d = _int_at_least(blocks, "blocks", 1), _int_at_least(depth, "depth", 1)
+    return sp.Integer(2) ** (k * d)
+
+
+def _int_at_least(value, name: str, low: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 # --------------------------------------------------------------------------- registry
 _SRC = "Milkert, Hyde & Laine (arXiv 2311.18022)"
 
@@ -352,3 +383,23 @@ def _hr(crossings):
          symbolic=lambda: 1 + sp.Symbol("ell") * sp.Symbol("N") / sp.sqrt(sp.pi * sp.Symbol("sigma_b") ** 2))
 def _hr_bound(widths, init, bias_var, length):
     return hanin_rolnick_bound(widths, init, bias_var, length)
+
+
+@formula("regions.kan.parameters", source="derived: count of the block-diagonal triangle network's entries",
+         statement="k blocks of depth d_in (+ outer depth d_out): 8k + 20k(d_in - 1) + [4k + 1 if d_out = 0, "
+                   "else 16k + 4 + 20(d_out - 1) + 5]",
+         params=[Param("blocks", "int", "number k of triangle blocks (inputs of the inner sum)", low=1),
+                 Param("depth_inner", "int", "depth of each block", low=1),
+                 Param("depth_outer", "int", "depth of the outer triangle net (0: none)", low=0, default="0")],
+         symbolic=lambda: 8 * sp.Symbol("k") + 20 * sp.Symbol("k") * (sp.Symbol("d_in") - 1) + 16 * sp.Symbol("k")
+         + 4 + 20 * (sp.Symbol("d_out") - 1) + 5)
+def _kan_params(blocks, depth_inner, depth_outer):
+    return block_net_parameters(blocks, depth_inner, depth_outer)
+
+
+@formula("regions.kan.inner-regions", source="derived: block-diagonal layers give product partitions",
+         statement="the inner blocks of a triangle KAN on [0,1]^k have exactly (2^d)^k activation regions",
+         params=[Param("blocks", "int", "number k of inputs / blocks", low=1), Param("depth", "int", "block depth d", low=1)],
+         symbolic=lambda: 2 ** (sp.Symbol("k") * d_sym))
+def _kan_inner(blocks, depth):
+    return block_inner_regions(blocks, depth)
