@@ -1141,11 +1141,38 @@ def _layer_derivatives_mp(act, k):
 
 
 # ============================================================== K*=0 class: large-depth asymptotics (derived symbolically)
+def _taylor(expr_z, z, order) -> sp.Poly:
+    """Taylor polynomial of expr_z at 0 through z^{2 order + 2}: enough for :func:`_gauss_series` of
+    its products and its derivative (a product's terms through z^{2 order + 1} need no more)."""
+    return sp.Poly(sp.series(expr_z, z, 0, 2 * order + 3).removeO(), z)
+
+
 def _gauss_series(expr_z, z, order):
-    """<p(z)>_K for a polynomial truncation of expr_z: z^{2m} -> (2m-1)!! K^m (Isserlis), up to K^order."""
-    poly = sp.Poly(sp.expand(sp.series(expr_z, z, 0, 2 * order + 2).removeO()), z)
-    return sp.expand(sum(c * (sp.factorial2(j - 1) * K ** (j // 2) if j % 2 == 0 else 0)
-                         for (j,), c in poly.terms()))
+    """<p(z)>_K for a polynomial truncation of expr_z: z^{2m} -> (2m-1)!! K^m (Isserlis), up to K^order.
+
+    ``expr_z`` may be a :class:`sympy.Poly` in z built from :func:`_taylor` polynomials (products of
+    polynomials instead of a series of each product: the same coefficients, without re-expanding
+    powers of tanh)."""
+    if isinstance(expr_z, sp.Poly):
+        terms = expr_z.terms()
+    else:
+        terms = sp.Poly(sp.expand(sp.series(expr_z, z, 0, 2 * order + 2).removeO()), z).terms()
+    return sp.expand(sum(c * sp.factorial2(j - 1) * K ** (j // 2)
+                         for (j,), c in terms if j % 2 == 0 and j <= 2 * order + 1))
+
+
+def _leading_coefficient(e, l):
+    """lim_{l -> oo} e for e rational in l (coefficients may hold other symbols), from the degrees and
+    leading coefficients of its numerator and denominator; sympy's ``limit`` for anything else."""
+    r = sp.cancel(sp.together(e))
+    if not r.is_rational_function(l):
+        return sp.limit(r, l, sp.oo)
+    num, den = (sp.Poly(x, l) for x in sp.fraction(r))
+    if num.is_zero or num.degree() < den.degree():
+        return sp.Integer(0)
+    if num.degree() > den.degree():
+        raise ValueError("the leading-order equation diverges: the ansatz's power of l is wrong")
+    return sp.cancel(num.LC() / den.LC())
 
 
 def k0_asymptotics(activation="tanh") -> dict:
@@ -1163,13 +1190,13 @@ def k0_asymptotics(activation="tanh") -> dict:
         raise ValueError(f"activation must be in the K*=0 class (tanh, erf, sin); got {act.name!r}")
     cw = crit["C_W"]
     z = sp.Symbol("z", real=True)
-    s = act.expr.subs(_t, z)
-    ds = sp.diff(s, z)
+    s = _taylor(act.expr.subs(_t, z), z, 3)
+    ds = s.diff(z)
     avg = lambda e: _gauss_series(e, z, 3)  # noqa: E731
     g = sp.expand(cw * avg(s**2))
     a1, a2 = g.coeff(K, 2), g.coeff(K, 3)
     b1 = sp.expand(cw * avg(ds**2)).coeff(K, 1)
-    l, A, c, v, d, p, w, u = sp.symbols("l A c v d p w u", real=True)
+    l, A, c, v, d, w, u = sp.symbols("l A c v d w u", real=True)
     A_ = sp.solve(sp.Eq(-1 / A, a1 / A**2), A)[0]
     # log correction of 1/K: u(l+1) - u(l) = -a1 - (a2 - a1^2)/u + O(1/u^2)
     c_ = sp.solve(sp.Eq(c, -(a2 - a1**2) / A_), c)[0]
@@ -1177,7 +1204,7 @@ def k0_asymptotics(activation="tanh") -> dict:
     chi_par = sp.diff(g, K).subs(K, Kl)
     chi_perp = (cw * avg(ds**2)).subs(K, Kl)
     var4 = (cw**2 * (avg(s**4) - avg(s**2) ** 2)).subs(K, Kl)
-    lead = lambda e, power: sp.limit(sp.simplify(e) * l**power, l, sp.oo)  # noqa: E731
+    lead = lambda e, power: _leading_coefficient(e * l**power, l)  # noqa: E731
     shift = lambda X: X.subs(l, l + 1) - X  # noqa: E731
     V = v * l * Kl**2
     v_ = sp.solve(sp.Eq(lead(shift(V), 2), lead(var4 + (chi_par**2 - 1) * V, 2)), v)[0]
@@ -1186,17 +1213,17 @@ def k0_asymptotics(activation="tanh") -> dict:
     nd = d * Kl * l
     d_ = sp.solve(sp.Eq(lead(shift(nd), 1), lead((chi_par - 1) * nd + g2half * V, 1)), d)[0]
     p_ = sp.simplify(-b1 / A_)
-    D = l ** (-p)
+    D = l ** (-p_)
     dD = cw * sp.diff(avg(ds**2), K).subs(K, Kl) * D
     mix = (cw**2 * (avg(s**2 * ds**2) - avg(s**2) * avg(ds**2))).subs(K, Kl) * D
     VKD = w * l * Kl * D
-    eq_w = sp.simplify((shift(VKD) - (mix + chi_par * dD * V + (chi_par * chi_perp - 1) * VKD)) / D)
-    w_ = sp.solve(sp.Eq(lead(eq_w.subs(p, p_), 1), 0), w)[0]
+    eq_w = (shift(VKD) - (mix + chi_par * dD * V + (chi_par * chi_perp - 1) * VKD)) / D
+    w_ = sp.solve(sp.Eq(lead(eq_w, 1), 0), w)[0]
     VKD = VKD.subs(w, w_)
     quad = (cw**2 * (3 * avg(ds**4) - avg(ds**2) ** 2)).subs(K, Kl) * D**2
     VDD = u * l * D**2
-    eq_u = sp.simplify((shift(VDD) - (quad + dD**2 * V + 2 * dD * chi_perp * VKD + (chi_perp**2 - 1) * VDD)) / D**2)
-    u_ = sp.solve(sp.Eq(lead(eq_u.subs(p, p_), 0), 0), u)[0]
+    eq_u = (shift(VDD) - (quad + dD**2 * V + 2 * dD * chi_perp * VKD + (chi_perp**2 - 1) * VDD)) / D**2
+    u_ = sp.solve(sp.Eq(lead(eq_u, 0), 0), u)[0]
     return {"a_1": a1, "a_2": a2, "b_1": b1, "p_perp": p_, "K": 1 / (A_ * l),
             "inv_K": A_ * l + c_ * sp.log(l), "V_over_K2": v_ * l, "n_dK_over_K": sp.simplify(d_ * l),
             "D_power": -p_, "V_KD_over_KD": w_ * l, "V_DD_over_D2": u_ * l,
@@ -1458,7 +1485,7 @@ def k0_kappa6_asymptotics(activation="tanh") -> dict:
     a = _k0_map_series(act, 4)
     A = -a[1]
     z = sp.Symbol("z", real=True)
-    s = act.expr.subs(_t, z)
+    s = _taylor(act.expr.subs(_t, z), z, 4)
     avg = lambda e: _gauss_series(e, z, 4)  # noqa: E731
     phi = sp.expand(cw * avg(s**2))
     h = sp.expand(cw**2 * (avg(s**4) - avg(s**2) ** 2))
