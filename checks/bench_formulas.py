@@ -79,7 +79,13 @@ def _float_nlo(name, cw, n, layer):
             "V_aa_bb": V[0, 2], "V_ab_ab": V[1, 1], "V_aa_ab": V[0, 1]}
 
 
-def _row(formula: str, name: str, layer: int, run, float_ref, reference=None, extra: str = "") -> dict:
+def _last(recursion: dict) -> dict:
+    """The scalar entries (K, P, D and their 1/n shifts) of a recursion's last layer."""
+    return {k: recursion[k][-1] for k in ("K", "P", "D", "dK", "dP", "dD")}
+
+
+def _row(formula: str, name: str, layer: int, run, float_ref, reference=None, extra: str = "",
+         inputs: str = "K=1,1/2,1") -> dict:
     out, seconds = _timed(run)
     float_digits = _digits(out, float_ref)
     if reference is not None:
@@ -87,7 +93,7 @@ def _row(formula: str, name: str, layer: int, run, float_ref, reference=None, ex
     else:
         digits, source = float(TARGET_DIGITS), "stated (error estimate)"
     per_layer = seconds / max(layer - 1, 1)
-    return {"bench": "correlations.formula", "case": f"{formula} {name} K=1,1/2,1{extra} layer={layer}",
+    return {"bench": "correlations.formula", "case": f"{formula} {name} {inputs}{extra} layer={layer}",
             "seconds": round(seconds, 3), "seconds_per_layer": round(per_layer, 3),
             "digits": round(digits, 1), "digits_from": source, "float64_digits": round(float_digits, 1),
             "target": TARGET, "ok": bool(per_layer <= TARGET_SECONDS and digits >= TARGET_DIGITS)}
@@ -113,6 +119,9 @@ def run(quick: bool = True, device: str = "cpu") -> list[dict]:
                      _float_ntk("tanh", 1.0, layer)))
     rows.append(_row("nlo", "tanh", layer, lambda: C.nlo_layer("tanh", 1, 0, K1, 32, layer),
                      _float_nlo("tanh", 1.0, 32, layer), extra=" n=32"))
+    rows.append(_row("gradient", "tanh", layer,
+                     lambda: _last(C.gradient_recursion("tanh", 1, 0, (1, 0.9, 1), layer, mp=True)),
+                     _last(C.gradient_recursion("tanh", 1, 0, (1, 0.9, 1), layer)), inputs="K,P,D=1,0.9,1"))
     rows.append(_row("nlo", "relu", 10, lambda: C.nlo_layer("relu", 2, 0, K1, 32, 10),
                      _float_nlo("relu", 2.0, 32, 10), extra=" C_W=2 n=32"))
     if not quick:
