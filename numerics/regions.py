@@ -525,6 +525,32 @@ class TriangleKAN(nn.Module):
         return compose(self.inner.layers(member), self.outer.layers(member))
 
 
+def exact_triangle_kan(peaks_x: Sequence[Fraction], peaks_y: Sequence[Fraction], peaks_out: Sequence[Fraction],
+                       s0: Fraction = Fraction(1, 4)) -> list[tuple]:
+    """The 2-d triangle KAN psi(phi_x(x) + phi_y(y)) built in exact rationals from the construction
+    (law-tied scales; inner blocks of depth len(peaks_x) - 1, outer of depth len(peaks_out) - 1), as the
+    layer list of :func:`dltv.numerics.planar.planar_partition` (block-diagonal inner layers)."""
+    def member(peaks, out_weight=1, out_bias=0):
+        d = len(peaks) - 1
+        scales = law_scales(peaks, s0, d)
+        return exact_triangle_layers(peaks[:d], scales, sign=-1, sign_in=1, offset=sum(scales),
+                                     out_weight=out_weight, out_bias=out_bias)
+    half = Fraction(1, 2)
+    blocks = [member(p, half, -half * sum(law_scales(p, s0, len(p) - 1))) for p in (peaks_x, peaks_y)]
+    zero = lambda n: [Fraction(0)] * n
+    layers = [([row + zero(1) for row in blocks[0][0][0]] + [zero(1) + row for row in blocks[1][0][0]],
+               blocks[0][0][1] + blocks[1][0][1])]
+    for (Wx, bx), (Wy, by) in zip(blocks[0][1:-1], blocks[1][1:-1]):
+        layers.append(([r + zero(4) for r in Wx] + [zero(4) + r for r in Wy], bx + by))
+    (ox,), bx = blocks[0][-1]
+    (oy,), by = blocks[1][-1]
+    outer = member(peaks_out)
+    (W2, b2) = outer[0]
+    layers.append(([[w[0] * v for v in ox + oy] for w in W2], [w[0] * (bx[0] + by[0]) + c for w, c in zip(W2, b2)]))
+    layers += outer[1:]
+    return [(W, b, "relu" if i < len(layers) - 1 else "identity", 0) for i, (W, b) in enumerate(layers)]
+
+
 @torch.no_grad()
 def stacked_layers(model: nn.Module, batch: int) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
     """All members' ReLU-network weights [(W (batch,out,in), b (batch,out))] and the sparsity masks."""

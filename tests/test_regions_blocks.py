@@ -78,29 +78,6 @@ def _exact_pattern(layers, point) -> bytes:
     return bytes(out)
 
 
-def _exact_kan(peaks_x, peaks_y, peaks_out, s0=Fraction(1, 4)):
-    """The triangle KAN built in exact rationals from the construction (law-tied scales), as planar spec."""
-    def net(peaks, out_weight=1, out_bias=0, **kw):
-        d = len(peaks) - 1
-        scales = nr.law_scales(peaks, s0, d)
-        return nr.exact_triangle_layers(peaks[:d], scales, sign=-1, sign_in=1, offset=sum(scales),
-                                        out_weight=out_weight, out_bias=out_bias)
-    half = Fraction(1, 2)
-    blocks = [net(p, half, -half * sum(nr.law_scales(p, s0, len(p) - 1))) for p in (peaks_x, peaks_y)]
-    zero = lambda n: [Fraction(0)] * n
-    layers = [([row + zero(1) for row in blocks[0][0][0]] + [zero(1) + row for row in blocks[1][0][0]],
-               blocks[0][0][1] + blocks[1][0][1])]
-    for (Wx, bx), (Wy, by) in zip(blocks[0][1:-1], blocks[1][1:-1]):
-        layers.append(([r + zero(4) for r in Wx] + [zero(4) + r for r in Wy], bx + by))
-    (ox,), bx = blocks[0][-1]
-    (oy,), by = blocks[1][-1]
-    outer = net(peaks_out)
-    (W2, b2) = outer[0]
-    layers.append(([[w[0] * v for v in ox + oy] for w in W2], [w[0] * (bx[0] + by[0]) + c for w, c in zip(W2, b2)]))
-    layers += outer[1:]
-    return [(W, b, "relu" if i < len(layers) - 1 else "identity", 0) for i, (W, b) in enumerate(layers)]
-
-
 def _random_peaks(rng, n):
     return [Fraction(int(v), 100) for v in rng.integers(20, 81, n)]
 
@@ -109,7 +86,7 @@ def _random_peaks(rng, n):
 def test_exact_kan_inner_regions_are_a_product(d_in, d_out, seed):
     """derived: block-diagonal inner layers partition [0,1]^2 into exactly (2^d)^2 rectangles."""
     rng = np.random.default_rng(seed)
-    spec = _exact_kan(_random_peaks(rng, d_in + 1), _random_peaks(rng, d_in + 1), _random_peaks(rng, d_out + 1))
+    spec = nr.exact_triangle_kan(_random_peaks(rng, d_in + 1), _random_peaks(rng, d_in + 1), _random_peaks(rng, d_out + 1))
     part = planar_partition(spec, (0, 1, 0, 1))
     assert part.layer_counts[d_in - 1] == tr.block_inner_regions(2, d_in)
     assert part.count > part.layer_counts[d_in - 1]          # the outer net cuts along level sets of the inner sum
