@@ -136,3 +136,40 @@ def test_gauss_newton_part_of_the_hessian_at_zero_residual():
     J = nb.parameter_jacobians(net, X).reshape(12, -1).numpy()
     H = nb.loss_hessian(net, X, Y, 0.3)
     np.testing.assert_allclose(H, 2 / 6 * J.T @ J + 0.6 * np.eye(len(H)), atol=1e-10)
+
+
+def test_gd_stable_ntk_bound_formula_and_cli():
+    import subprocess
+    import sympy as sp
+
+    from dltv.theory import bottleneck as tb
+
+    assert tb.gd_stable_ntk_bound(sp.Rational(1, 10), sp.Rational(1, 100), 24) == sp.Rational(24 * 999, 100)
+    assert tb.gd_stable_ntk_bound(sp.Rational(1, 10), 0, 24, rho=2) == 264
+    with pytest.raises(ValueError, match="eta"):
+        tb.gd_stable_ntk_bound(0, 0, 24)
+    out = subprocess.run(["dltv", "formula", "eval", "bottleneck.gd_stable_ntk_bound", "eta=1/10", "lam=1/100",
+                          "N=24", "rho=0"], capture_output=True, text=True)
+    assert out.returncode == 0 and "239.76" in out.stdout
+    bad = subprocess.run(["dltv", "formula", "eval", "bottleneck.gd_stable_ntk_bound", "eta=-1", "lam=0",
+                          "N=24", "rho=0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_depth_fit_recovers_an_exact_expansion():
+    from dltv.theory import bottleneck as tb
+
+    Ls = np.array([4, 6, 8, 16, 32.0])
+    y = 2 * Ls + 11.5 + 13.0 / Ls
+    coef, *_ = np.linalg.lstsq(tb.depth_fit_design(Ls), y, rcond=None)
+    np.testing.assert_allclose(coef, [2, 11.5, 13], rtol=1e-10)
+    with pytest.raises(ValueError, match="depths"):
+        tb.depth_fit_design([4, 4, 8])
+
+
+def test_positive_task_has_nonnegative_inner_variable_and_rank_k():
+    g = _gen(17)
+    X, Y = nb.low_rank_task(200, 6, 2, 5, generator=g, positive=True)
+    assert X.min() >= 0 and X.max() <= 1
+    # the inner variable z = Pᵀx (block means) is ≥ 0, so it passes ReLU layers unchanged
+    assert np.linalg.matrix_rank(Y - Y.mean(0), tol=1e-8) >= 2
