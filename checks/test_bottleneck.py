@@ -4,8 +4,12 @@ Three kinds of statement, kept apart in ids and statements:
 * exact results for linear maps and deep linear networks (``bottleneck.linear.*``);
 * bounds that hold for every parameter vector of a ReLU network (``bottleneck.relu.jacobian-bounds``);
 * the bottleneck structure of a trained deep ReLU network, an observation at a fixed
-  seed (``bottleneck.relu.structure``).
-All claims are deterministic: exact arithmetic or float64 rounding-level tolerances,
+  seed (``bottleneck.relu.structure``);
+* the structure across depth, measured on nets trained by continuation in depth at several
+  depths and seeds (``bottleneck.relu.depth-structure``, ``bottleneck.relu.depth-cost``: SEs
+  over seeds, so these two are stochastic), and the NTK of those nets against the learning
+  rate (``bottleneck.relu.ntk-learning-rate``).
+The other claims are deterministic: exact arithmetic or float64 rounding-level tolerances,
 and for trained networks tolerances set by the optimiser's stopping rule.
 """
 from __future__ import annotations
@@ -452,7 +456,7 @@ def _structure_figure(w_sv, jac_ranks, net, X, k):
 DEPTH_SEED = 7010      # shared by the claims that read the same depth family
 DEPTH_LAM, DEPTH_WIDTH, DEPTH_N, DEPTH_DIM = 0.02, 5, 16, 4
 DEPTH_DEFAULT = dict(ks=(2,), depths=(4, 8, 16), seeds=3, maxiter=400)
-DEPTH_FULL = dict(ks=(1, 2, 3), depths=(8, 12, 16, 24, 32), seeds=4, maxiter=2000)
+DEPTH_FULL = dict(ks=(1, 2, 3), depths=(4, 8, 12, 16, 24, 32), seeds=4, maxiter=1500)
 CONVERGED_REL_CHANGE = 1e-3   # objective change over the last 10% of L-BFGS iterations
 
 
@@ -591,7 +595,8 @@ def _depth_structure_figure(stats):
     a.set_ylim(-0.05, 1.05)
     a.legend(fontsize=8)
     b.set_xlabel("depth L")
-    b.set_ylabel("RMS non-dominant s_i(W_ℓ)  (dotted: L^-1/2)")
+    b.set_ylabel("RMS of s_i(W_ℓ), i > k")
+    b.set_title("dotted: slope −1/2", fontsize=9)
     b.legend(fontsize=8)
     k = max(by_k)
     deep = by_k[k][max(by_k[k])][0]
@@ -629,18 +634,18 @@ def _depth_cost(ctx):
         coef, se = _ols(tb.depth_fit_design(Ls), norms)
         # R^(1) = lim (R − L·R^(0)): with R^(0) = k (the first point), fit the excess on [1, 1/L]
         coef1, se1 = _ols(tb.depth_fit_design(Ls)[:, 1:], norms - k * Ls)
-        fits[k] = (Ls, norms, coef)
         bound = float(np.mean([r["two_log_pdet"] for r in by_L[depths[-1]]]))
+        fits[k] = (Ls, norms, coef, bound)
         excess = float(np.mean([r["norm"] - k * depths[0] for r in by_L[depths[0]]]))
         points.append(Point(label=f"k={k}: R^(0) from the fit of ‖θ*‖² in L", prediction=float(k),
                             estimate=float(coef[0]), se=float(se[0]), control=float(k + 1), n=len(Ls), target=0.1))
         points.append(Point(label=f"k={k}: R^(1) ≥ 2 max_x log|Jf(x)|_+ (L={depths[-1]})", prediction=bound,
                             estimate=float(coef1[0]), se=float(se1[0]), rule="ge", control=excess, n=len(Ls)))
     return Measurement(points=points, figures={"cost_vs_depth_trained": _depth_cost_figure(fits)},
-                       notes=f"fit ‖θ*‖² = L·R^(0) + R^(1) + R^(2)/L by least squares over every converged net "
-                             f"(SEs from the residual scatter across seeds and depths), and, for R^(1), the excess "
-                             f"‖θ*‖² − kL = R^(1) + R^(2)/L with R^(0) = k; fitted (R^(0), R^(1), R^(2)): "
-                             + "; ".join(f"k={k}: {np.round(c, 3).tolist()}" for k, (_, _, c) in fits.items())
+                       notes="fit ‖θ*‖² = L·R^(0) + R^(1) + R^(2)/L by least squares over every converged net "
+                             "(SEs from the residual scatter across seeds and depths), and, for R^(1), the excess "
+                             "‖θ*‖² − kL = R^(1) + R^(2)/L with R^(0) = k; fitted (R^(0), R^(1), R^(2)): "
+                             + "; ".join(f"k={k}: {np.round(c, 3).tolist()}" for k, (_, _, c, _) in fits.items())
                              + ". The nets minimise the regularised loss, so the learned f varies slightly with L "
                                "(training mse in the figure's data); R^(1) is that of the learned function. "
                                "Convergence: " + _convergence_note(stats))
@@ -648,11 +653,12 @@ def _depth_cost(ctx):
 
 def _depth_cost_figure(fits):
     fig, ax = plt.subplots(figsize=(6, 4))
-    for k, (Ls, norms, coef) in fits.items():
+    for i, (k, (Ls, norms, coef, bound)) in enumerate(fits.items()):
         grid = np.linspace(Ls.min(), Ls.max(), 100)
-        ax.plot(Ls, norms - k * Ls, "o", label=f"k={k}: ‖θ*‖² − kL (nets)")
-        ax.plot(grid, tb.depth_fit_design(grid) @ coef - k * grid, "-",
+        ax.plot(Ls, norms - k * Ls, "o", color=f"C{i}", label=f"k={k}: ‖θ*‖² − kL (nets)")
+        ax.plot(grid, tb.depth_fit_design(grid) @ coef - k * grid, "-", color=f"C{i}",
                 label=f"k={k}: fit, R^(0)={coef[0]:.2f}, R^(1)={coef[1]:.2f}")
+        ax.axhline(bound, color=f"C{i}", ls=":", label=f"k={k}: 2 max log|Jf|_+ (lower bound on R^(1))")
     ax.set_xlabel("depth L")
     ax.set_ylabel("‖θ*‖² − kL")
     ax.legend(fontsize=7)
@@ -754,7 +760,7 @@ def _ntk_figure(rows, N):
         Ls = sorted(L for kk, L in rows if kk == k)
         for i, name, style in ((1, "small η (stays at L-BFGS minimum)", "s--"), (2, f"η = {NTK_C}/L", "o-")):
             ax.plot(Ls, [rows[(k, L)][i]["ntk_max"] / L for L in Ls], style, label=f"k={k}: {name}")
-    ax.axhline(N / NTK_C, color="grey", ls=":", label="N/c (stability bound, λ, ρ → 0)")
+    ax.axhline(N / (NTK_C * NTK_ANNEAL), color="grey", ls=":", label="N/(L·η) (stability bound, λ, ρ → 0)")
     ax.set_xlabel("depth L")
     ax.set_ylabel("λ_max(NTK Gram) / L")
     ax.legend(fontsize=7)

@@ -6,6 +6,10 @@
   the target size at which a trained width-1 net first beats θ = 0 (continuation + Brent).
 * Deep ReLU networks f(x) = W_L σ(⋯σ(W_1 x + b_1)⋯) + b_L trained with
   (1/N) Σ_i ‖f(x_i) − y_i‖² + λ ‖θ‖² on targets y = h(P x) of known inner dimension k.
+* Continuation in depth: a trained net deepened by identity-on-data layers (``deepen``)
+  starts the training of the next depth (``train_relu_by_depth``).
+* Full-batch gradient descent on several nets at once (``train_relu_gd``), the empirical NTK
+  from per-example parameter Jacobians (torch.func) and the Hessian of the objective.
 * Measurements: per-layer singular values, input Jacobians Jf(x) and Jα_ℓ(x)
   (products of masked weights), numerical and effective ranks of hidden representations.
   Every function refuses non-finite input with a ValueError naming the parameter.
