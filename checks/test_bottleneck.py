@@ -4,8 +4,12 @@ Three kinds of statement, kept apart in ids and statements:
 * exact results for linear maps and deep linear networks (``bottleneck.linear.*``);
 * bounds that hold for every parameter vector of a ReLU network (``bottleneck.relu.jacobian-bounds``);
 * the bottleneck structure of a trained deep ReLU network, an observation at a fixed
-  seed (``bottleneck.relu.structure``).
-All claims are deterministic: exact arithmetic or float64 rounding-level tolerances,
+  seed (``bottleneck.relu.structure``);
+* the structure across depth, measured on nets trained by continuation in depth at several
+  depths and seeds (``bottleneck.relu.depth-structure``, ``bottleneck.relu.depth-cost``: SEs
+  over seeds, so these two are stochastic), and the NTK of those nets against the learning
+  rate (``bottleneck.relu.ntk-learning-rate``).
+The other claims are deterministic: exact arithmetic or float64 rounding-level tolerances,
 and for trained networks tolerances set by the optimiser's stopping rule.
 """
 from __future__ import annotations
@@ -445,6 +449,327 @@ def _structure_figure(w_sv, jac_ranks, net, X, k):
     b.set_ylabel("relative singular value of Jα_ℓ(x)")
     b.set_title(f"median Jacobian rank per layer: {np.median(jac_ranks, 0).astype(int).tolist()}", fontsize=9)
     b.legend(fontsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------- structure across depth
+DEPTH_SEED = 7010      # shared by the claims that read the same depth family
+DEPTH_LAM, DEPTH_WIDTH, DEPTH_N, DEPTH_DIM = 0.02, 5, 16, 4
+DEPTH_DEFAULT = dict(ks=(2,), depths=(4, 8, 16), seeds=3, maxiter=400)
+# k = 3 is left out: at fixed λ the width-5 nets drop to rank 2 from L ≈ 16 on (λ·L outweighs the fit
+# of the third direction), so the minimiser is no longer a rank-3 function; that needs λ ∝ 1/L.
+DEPTH_FULL = dict(ks=(1, 2), depths=(4, 8, 12, 16, 24, 32), seeds=4, maxiter=1500)
+CONVERGED_REL_CHANGE = 1e-3   # objective change over the last 10% of L-BFGS iterations
+
+
+@functools.lru_cache(maxsize=2)
+def _depth_family(seed: int, full: bool) -> dict:
+    """{k: {"X", "Y", "runs": [{L: Trained} per seed]}}: nets trained by continuation in depth on one
+    positive rank-k task per k (:func:`nb.train_relu_by_depth`), seeds differing in the initialisation."""
+    cfg = DEPTH_FULL if full else DEPTH_DEFAULT
+    out = {}
+    for k in cfg["ks"]:
+        g = torch.Generator().manual_seed(seed + 100 * k)
+        X, Y = nb.low_rank_task(DEPTH_N, DEPTH_DIM, k, DEPTH_DIM, generator=g, positive=True)
+        runs = [nb.train_relu_by_depth(X, Y, DEPTH_WIDTH, cfg["depths"], DEPTH_LAM, generator=g,
+                                       maxiter=cfg["maxiter"], restarts=3, screen_iter=150)
+                for _ in range(cfg["seeds"])]
+        out[k] = {"X": X, "Y": Y, "runs": runs}
+    return out
+
+
+def _depth_stats(net: nb.Trained, X: np.ndarray, k: int) -> dict:
+    """Per trained net: fraction of hidden layers whose representation Jacobian has median numerical
+    rank k (1e-3·s_1, over 16 inputs); RMS over layers of the non-dominant weight singular values
+    sqrt(mean_ℓ Σ_{i>k} s_i(W_ℓ)²); ‖θ‖²; max_x 2 log|Jf(x)|_+ over the top k singular values."""
+    Js = [nb.representation_jacobians(net.weights, net.biases, x) for x in X[:16]]
+    ranks = np.array([[nb.numerical_rank(nb.singular_values(J), 1e-3) for J in js[:-1]] for js in Js])
+    layer_ranks = np.median(ranks, axis=0)
+    rest = [float((nb.singular_values(w)[k:] ** 2).sum()) for w in net.weights]
+    with np.errstate(divide="ignore"):     # rank < k at an input: log 0 = −∞ (never the max unless all are)
+        logdet = max(float(np.log(nb.singular_values(js[-1])[:k]).sum()) for js in Js)
+    return {"fraction": float(np.mean(layer_ranks == k)), "layer_ranks": layer_ranks.astype(int).tolist(),
+            "rms_rest": float(np.sqrt(np.mean(rest))), "norm": net.norm_sq(), "two_log_pdet": 2 * logdet,
+            "rel_change": float(net.history["rel_change"]), "grad_norm": net.grad_norm,
+            "weight_sv": [nb.singular_values(w) for w in net.weights]}
+
+
+def _family_stats(seed: int, full: bool) -> dict:
+    """{k: {L: [stats of each converged seed]}, plus "excluded": [(k, L, rel_change)]}; raises when
+    a depth keeps fewer than two converged nets (no SE can be stated)."""
+    fam, out, excluded = _depth_family(seed, full), {}, []
+    for k, f in fam.items():
+        out[k] = {}
+        for L in f["runs"][0]:
+            stats = [_depth_stats(run[L], f["X"], k) for run in f["runs"]]
+            kept = [s for s in stats if s["rel_change"] <= CONVERGED_REL_CHANGE]
+            excluded += [(k, L, s["rel_change"]) for s in stats if s["rel_change"] > CONVERGED_REL_CHANGE]
+            if len(kept) < 2:
+                raise RuntimeError(f"k={k}, L={L}: only {len(kept)} of {len(stats)} nets converged "
+                                   f"(relative objective change ≤ {CONVERGED_REL_CHANGE:g})")
+            out[k][L] = kept
+    return {"by_k": out, "excluded": excluded}
+
+
+def _mean_se(values, floor_step: float) -> tuple[float, float]:
+    """Mean and SE over seeds; the SE is floored at one lattice step over n (values on a lattice
+    of spacing ``floor_step``, e.g. a fraction of L layers), since n identical values do not make a
+    zero-variance estimate."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), max(float(v.std(ddof=1) / np.sqrt(v.size)), floor_step / v.size)
+
+
+def _ols(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients and their SEs from the residual variance (dof = rows − columns)."""
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    dof = len(y) - design.shape[1]
+    if dof < 1:
+        raise ValueError(f"the fit needs more rows ({len(y)}) than coefficients ({design.shape[1]})")
+    sigma2 = float(((y - design @ coef) ** 2).sum()) / dof
+    cov = sigma2 * np.linalg.inv(design.T @ design)
+    return coef, np.sqrt(np.diag(cov))
+
+
+def _convergence_note(stats: dict) -> str:
+    parts = []
+    for k, by_L in stats["by_k"].items():
+        for L, runs in by_L.items():
+            parts.append(f"k={k} L={L}: max rel. change {max(r['rel_change'] for r in runs):.1e}, "
+                         f"max ‖∇‖ {max(r['grad_norm'] for r in runs):.1e}")
+    excl = stats["excluded"]
+    return ("; ".join(parts) + (f"; excluded (not converged): {excl}" if excl else "; no net excluded"))
+
+
+@claim("bottleneck.relu.depth-structure",
+       source="Jacot arXiv 2305.19008 (abstract: almost all layers carry R^(0)-dimensional representations; "
+              "weights have R^(0) singular values near 1, the others O(L^{-1/2})); derived: (B3) + Markov over "
+              "layers bounds the number of off-rank layers by a depth-independent constant",
+       statement="MEASURED on nets TRAINED by continuation in depth (L-BFGS, weight decay) on a rank-k target: "
+                 "the fraction of hidden layers with representation rank k at the deepest L equals 1 − m/L with m "
+                 "the off-rank count at the next depth (bounded count, fraction → 1), and the RMS non-dominant "
+                 "singular value of the weights falls like L^(−1/2); controls: a depth-independent fraction and a "
+                 "depth-independent RMS (exponent 0)",
+       seed=DEPTH_SEED, stochastic=True,
+       predicted="fraction 1 − m/L; exponent −1/2",
+       measured="Jα_ℓ(x) ranks and s_i(W_ℓ) of nets trained at several depths and seeds")
+def _depth_structure(ctx):
+    stats = _family_stats(ctx.seed, ctx.full)
+    points = []
+    for k, by_L in stats["by_k"].items():
+        depths = sorted(by_L)
+        L_max, L_mid, L_min = depths[-1], depths[-2], depths[0]
+        frac, frac_se = _mean_se([r["fraction"] for r in by_L[L_max]], 1 / (L_max - 1))
+        off_mid, off_se = _mean_se([(1 - r["fraction"]) * (L_mid - 1) for r in by_L[L_mid]], 1)
+        shallow = float(np.mean([r["fraction"] for r in by_L[L_min]]))
+        points.append(Point(label=f"k={k}: fraction of rank-k layers at L={L_max} vs 1 − m(L={L_mid})/(L−1)",
+                            prediction=1 - off_mid / (L_max - 1), estimate=frac,
+                            se=float(np.hypot(frac_se, off_se / (L_max - 1))), control=shallow,
+                            n=len(by_L[L_max]), target=0.1))   # control: the fraction at the shallowest depth
+        Ls = np.array([L for L in depths for _ in by_L[L]], dtype=float)
+        rms = np.array([r["rms_rest"] for L in depths for r in by_L[L]])
+        coef, se = _ols(np.stack([np.log(Ls), np.ones_like(Ls)], axis=1), np.log(rms))
+        points.append(Point(label=f"k={k}: exponent of the RMS non-dominant s_i(W_ℓ) in L",
+                            prediction=-0.5, estimate=float(coef[0]), se=float(se[0]), control=0.0,
+                            n=len(Ls), target=0.2))   # control: depth-independent non-dominant singular values
+    return Measurement(points=points, n=sum(len(v) for by_L in stats["by_k"].values() for v in by_L.values()),
+                       figures={"depth_structure": _depth_structure_figure(stats)},
+                       notes=f"positive rank-k task (x ~ U[0,1]^{DEPTH_DIM}, N={DEPTH_N}), width {DEPTH_WIDTH}, "
+                             f"λ={DEPTH_LAM}; each seed trains the shallowest net (best of 3 starts) and continues "
+                             "in depth by inserting identity-on-data layers; a layer has rank k when the median over "
+                             "16 inputs of the numerical rank (1e-3·s_1) of Jα_ℓ(x) is k; SE over seeds (floored at "
+                             "one layer over n seeds); exponent by least squares of log RMS on log L over all nets "
+                             "(SE from the residuals). Convergence: " + _convergence_note(stats))
+
+
+def _depth_structure_figure(stats):
+    by_k = stats["by_k"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    a, b, c = axes
+    for k, by_L in by_k.items():
+        depths = sorted(by_L)
+        m = [np.mean([r["fraction"] for r in by_L[L]]) for L in depths]
+        e = [np.std([r["fraction"] for r in by_L[L]], ddof=1) / np.sqrt(len(by_L[L])) for L in depths]
+        a.errorbar(depths, m, yerr=e, fmt="o-", capsize=3, label=f"k={k}")
+        r = [np.mean([x["rms_rest"] for x in by_L[L]]) for L in depths]
+        b.loglog(depths, r, "o-", label=f"k={k}")
+        b.loglog(depths, r[0] * (np.array(depths) / depths[0]) ** -0.5, ":", color="grey")
+    a.set_xlabel("depth L")
+    a.set_ylabel("fraction of hidden layers with rank k")
+    a.set_ylim(-0.05, 1.05)
+    a.legend(fontsize=8)
+    b.set_xlabel("depth L")
+    b.set_ylabel("RMS of s_i(W_ℓ), i > k")
+    b.set_title("dotted: slope −1/2", fontsize=9)
+    b.legend(fontsize=8)
+    k = max(by_k)
+    deep = by_k[k][max(by_k[k])][0]
+    top = min(k + 3, min(len(s) for s in deep["weight_sv"]))
+    M = np.array([s[:top] for s in deep["weight_sv"]])
+    for i in range(top):
+        c.semilogy(range(1, len(M) + 1), np.maximum(M[:, i], 1e-8), "o-", ms=3, lw=2 if i < k else 1,
+                   label=f"s_{i + 1}(W_ℓ)")
+    c.set_xlabel("layer ℓ")
+    c.set_title(f"k={k}, L={len(M)}: singular values per layer", fontsize=9)
+    c.legend(fontsize=7)
+    fig.suptitle("Bottleneck structure across depth (trained by continuation in depth)")
+    return fig
+
+
+@claim("bottleneck.relu.depth-cost",
+       source="Jacot arXiv 2305.19008 (R(f;L) = L R^(0) + R^(1) + R^(2)/L + …; R^(1) bounded below by the "
+              "Jacobian pseudo-determinant); derived: ‖θ‖² ≥ L rank Jf(x) + 2 log|Jf(x)|_+ for every θ",
+       statement="MEASURED: the minimal ‖θ*‖² of nets trained on a rank-k target at several depths fits "
+                 "L·R^(0) + R^(1) + R^(2)/L with R^(0) = k (control k + 1), and the fitted R^(1) is at least "
+                 "2 max_x log|Jf(x)|_+ of the deepest nets (control: the finite-depth excess ‖θ*‖² − kL at the "
+                 "shallowest depth, which ignores the R^(2)/L term)",
+       seed=DEPTH_SEED, stochastic=True,
+       predicted="R^(0) = k; R^(1) ≥ 2 log|Jf|_+",
+       measured="‖θ*‖² of the depth family (same nets as bottleneck.relu.depth-structure)",
+       formula=lambda: sp.Symbol("‖θ*‖²") - sp.Symbol("L") * sp.Symbol("R^(0)") - sp.Symbol("R^(1)")
+       - sp.Symbol("R^(2)") / sp.Symbol("L"))
+def _depth_cost(ctx):
+    stats = _family_stats(ctx.seed, ctx.full)
+    points, fits = [], {}
+    for k, by_L in stats["by_k"].items():
+        depths = sorted(by_L)
+        Ls = np.array([L for L in depths for _ in by_L[L]], dtype=float)
+        norms = np.array([r["norm"] for L in depths for r in by_L[L]])
+        coef, se = _ols(tb.depth_fit_design(Ls), norms)
+        # R^(1) = lim (R − L·R^(0)): with R^(0) = k (the first point), fit the excess on [1, 1/L]
+        coef1, se1 = _ols(tb.depth_fit_design(Ls)[:, 1:], norms - k * Ls)
+        bound = float(np.mean([r["two_log_pdet"] for r in by_L[depths[-1]]]))
+        fits[k] = (Ls, norms, coef, bound)
+        excess = float(np.mean([r["norm"] - k * depths[0] for r in by_L[depths[0]]]))
+        points.append(Point(label=f"k={k}: R^(0) from the fit of ‖θ*‖² in L", prediction=float(k),
+                            estimate=float(coef[0]), se=float(se[0]), control=float(k + 1), n=len(Ls), target=0.1))
+        points.append(Point(label=f"k={k}: R^(1) ≥ 2 max_x log|Jf(x)|_+ (L={depths[-1]})", prediction=bound,
+                            estimate=float(coef1[0]), se=float(se1[0]), rule="ge", control=excess, n=len(Ls)))
+    return Measurement(points=points, figures={"cost_vs_depth_trained": _depth_cost_figure(fits)},
+                       notes="fit ‖θ*‖² = L·R^(0) + R^(1) + R^(2)/L by least squares over every converged net "
+                             "(SEs from the residual scatter across seeds and depths), and, for R^(1), the excess "
+                             "‖θ*‖² − kL = R^(1) + R^(2)/L with R^(0) = k; fitted (R^(0), R^(1), R^(2)): "
+                             + "; ".join(f"k={k}: {np.round(c, 3).tolist()}" for k, (_, _, c, _) in fits.items())
+                             + ". The nets minimise the regularised loss, so the learned f varies slightly with L "
+                               "(training mse in the figure's data); R^(1) is that of the learned function. "
+                               "Convergence: " + _convergence_note(stats))
+
+
+def _depth_cost_figure(fits):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (k, (Ls, norms, coef, bound)) in enumerate(fits.items()):
+        grid = np.linspace(Ls.min(), Ls.max(), 100)
+        ax.plot(Ls, norms - k * Ls, "o", color=f"C{i}", label=f"k={k}: ‖θ*‖² − kL (nets)")
+        ax.plot(grid, tb.depth_fit_design(grid) @ coef - k * grid, "-", color=f"C{i}",
+                label=f"k={k}: fit, R^(0)={coef[0]:.2f}, R^(1)={coef[1]:.2f}")
+        ax.axhline(bound, color=f"C{i}", ls=":", label=f"k={k}: 2 max log|Jf|_+ (lower bound on R^(1))")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("‖θ*‖² − kL")
+    ax.legend(fontsize=7)
+    ax.set_title("Minimal parameter norm of trained nets against depth")
+    return fig
+
+
+# --------------------------------------------------------------------------- NTK and learning rate
+NTK_C = 0.06                  # large step η = NTK_C / L
+NTK_STEPS = {False: 2000, True: 6000}
+NTK_LOSS_EXCESS = 0.05        # GD at η = c/L must end within 5% of the L-BFGS objective
+NTK_ANNEAL = 0.8              # the last quarter of the steps runs at 0.8·η
+
+
+def _ntk_stats(net: nb.Trained, X: np.ndarray, Y: np.ndarray) -> dict:
+    """λ_max of the Hessian of the objective, λ_max of the NTK Gram matrix K = J Jᵀ, mean Tr Θ(x,x),
+    and ρ = ‖∇²C − (2/N) JᵀJ − 2λI‖_op (the residual term of the Gauss–Newton split)."""
+    H = _hessian(net, X, Y)
+    J = nb.parameter_jacobians(net, X).reshape(-1, H.shape[0]).numpy()
+    K = J @ J.T
+    resid = H - 2.0 / len(X) * J.T @ J - 2 * DEPTH_LAM * np.eye(len(H))
+    return {"sharpness": float(np.linalg.eigvalsh(H)[-1]), "ntk_max": float(np.linalg.eigvalsh(K)[-1]),
+            "ntk_trace": float(np.trace(K) / len(X)), "rho": float(np.abs(np.linalg.eigvalsh(resid)).max()),
+            "loss": net.loss, "grad_norm": net.grad_norm}
+
+
+def _hessian(net, X, Y):
+    return nb.loss_hessian(net, X, Y, DEPTH_LAM)
+
+
+@claim("bottleneck.relu.ntk-learning-rate",
+       source="Jacot arXiv 2305.19008 (abstract v3: large learning rates are required to guarantee an O(L) NTK); "
+              "derived: GD with step η is linearly stable only where λ_max(∇²C) ≤ 2/η, and Weyl's inequality on "
+              "∇²C = (2/N)JᵀJ + 2λI + residual gives λ_max(K) ≤ N(1/η − λ + ρ/2)",
+       statement="MEASURED: nets trained by L-BFGS (the small-step limit) have an NTK growing faster than L; full-batch "
+                 "GD from them with the large step η = c/L ends, at a comparable objective, where λ_max(K)/L ≤ "
+                 "N(1/η − λ + ρ/2)/L ≈ N/c, an O(L) NTK; control: the small-step (GD at η = 1/λ_max(∇²C), "
+                 "which stays at the L-BFGS minimum) NTK exceeds that bound",
+       seed=DEPTH_SEED, stochastic=False,
+       predicted="λ_max(K) ≤ N(1/η − λ + ρ/2) = O(L)",
+       measured="autograd NTK Gram and Hessian of the depth family's nets after batched full-batch GD",
+       formula=lambda: sp.Symbol("λ_max(K)") <= sp.Symbol("N") * (1 / sp.Symbol("eta") - tb.LAM_SYM
+                                                                   + sp.Symbol("rho") / 2))
+def _ntk_learning_rate(ctx):
+    fam = _depth_family(ctx.seed, ctx.full)
+    points, rows, skipped, left = [], {}, [], []
+    for k, f in fam.items():
+        X, Y = f["X"], f["Y"]
+        for L, net in f["runs"][0].items():
+            start = _ntk_stats(net, X, Y)
+            eta = NTK_C / L
+            if start["sharpness"] <= 2 / (NTK_ANNEAL * eta):   # GD-stable at the final step: nothing to select
+                skipped.append((k, L))
+                continue
+            etas = np.array([1.0 / start["sharpness"], eta])
+            small, large = nb.train_relu_gd(X, Y, [net, net], DEPTH_LAM, etas, NTK_STEPS[ctx.full])
+            # annealing: a last stretch at NTK_ANNEAL·η lets GD settle instead of oscillating at the edge
+            small, large = nb.train_relu_gd(X, Y, [small, large], DEPTH_LAM, NTK_ANNEAL * etas,
+                                            NTK_STEPS[ctx.full] // 4)
+            eta = NTK_ANNEAL * eta
+            s_small, s_large = _ntk_stats(small, X, Y), _ntk_stats(large, X, Y)
+            if s_large["loss"] > (1 + NTK_LOSS_EXCESS) * start["loss"]:   # not the same fit: not comparable
+                left.append((k, L, round(s_large["loss"], 4), round(start["loss"], 4)))
+                continue
+            rows[(k, L)] = (start, s_small, s_large)
+            bound = to_float(get_formula("bottleneck.gd_stable_ntk_bound").evaluate(
+                eta=sp.nsimplify(NTK_C) * sp.nsimplify(NTK_ANNEAL) / L, lam=sp.nsimplify(DEPTH_LAM),
+                N=len(X), rho=sp.Float(s_large["rho"], 17)))
+            points.append(Point(label=f"k={k} L={L}: λ_max(K)/L after GD at η=c/L ≤ N(1/η − λ + ρ/2)/L",
+                                prediction=bound / L, estimate=s_large["ntk_max"] / L, rule="le",
+                                tol=1e-9 * bound / L, control=bound / L, control_estimate=s_small["ntk_max"] / L,
+                                target=0.01))   # control: the small-step net under the same bound
+            points.append(Point(label=f"k={k} L={L}: λ_max(∇²C) after GD ≤ 2/η (a GD-stable point)",
+                                prediction=2 / eta, estimate=s_large["sharpness"], rule="le", tol=1e-9 * 2 / eta,
+                                control=2 / eta, control_estimate=start["sharpness"], target=0.01))
+            # control: the L-BFGS minimum, which GD at this step cannot stay at
+    if len(rows) < 2:
+        raise RuntimeError(f"fewer than two depths where the L-BFGS minimum is unstable at η = {NTK_C}/L and GD "
+                           f"keeps its fit (stable there: {skipped}; left for a worse minimum: {left})")
+    return Measurement(points=points, figures={"ntk_vs_depth": _ntk_figure(rows, len(fam[next(iter(fam))]["X"]))},
+                       notes=f"GD from the L-BFGS minimiser (seed 0 of the depth family), {NTK_STEPS[ctx.full]} "
+                             f"full-batch steps, then {NTK_STEPS[ctx.full] // 4} at {NTK_ANNEAL}·η (bounds use this last η); "
+                             f"large η = {NTK_C}/L, small η = 1/λ_max(∇²C) (stable: stays); "
+                             f"depths already GD-stable at η = c/L (nothing to select there): {skipped}; runs that left for a "
+                             f"minimum with an objective > {NTK_LOSS_EXCESS:.0%} higher (not the same fit, not counted; "
+                             f"(k, L, GD objective, L-BFGS objective)): {left or 'none'}. Per depth "
+                             "(k, L): L-BFGS / small-η / large-η values of λ_max(∇²C), λ_max(K)/L, mean Tr Θ/L, "
+                             "objective: " + "; ".join(
+                                 f"({k},{L}): S {a['sharpness']:.1f}/{b['sharpness']:.1f}/{c['sharpness']:.1f} "
+                                 f"(2/η={2 * L / (NTK_C * NTK_ANNEAL):.1f}), K/L {a['ntk_max'] / L:.1f}/{b['ntk_max'] / L:.1f}/"
+                                 f"{c['ntk_max'] / L:.1f}, TrΘ/L {a['ntk_trace'] / L:.2f}/{b['ntk_trace'] / L:.2f}/"
+                                 f"{c['ntk_trace'] / L:.2f}, C {a['loss']:.4f}/{b['loss']:.4f}/{c['loss']:.4f}, "
+                                 f"ρ {c['rho']:.2f}" for (k, L), (a, b, c) in rows.items())
+                             + ". Final gradient norms (small/large η): " + "; ".join(
+                                 f"({k},{L}): {b['grad_norm']:.1e}/{c['grad_norm']:.1e}" for (k, L), (a, b, c) in rows.items()))
+
+
+def _ntk_figure(rows, N):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k in sorted({k for k, _ in rows}):
+        Ls = sorted(L for kk, L in rows if kk == k)
+        for i, name, style in ((1, "small η (stays at L-BFGS minimum)", "s--"), (2, f"η = {NTK_C}/L", "o-")):
+            ax.plot(Ls, [rows[(k, L)][i]["ntk_max"] / L for L in Ls], style, label=f"k={k}: {name}")
+    ax.axhline(N / (NTK_C * NTK_ANNEAL), color="grey", ls=":", label="N/(L·η) (stability bound, λ, ρ → 0)")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel("λ_max(NTK Gram) / L")
+    ax.legend(fontsize=7)
+    ax.set_title("NTK of trained nets: small vs large learning rate")
     return fig
 
 

@@ -6,6 +6,10 @@
   the target size at which a trained width-1 net first beats θ = 0 (continuation + Brent).
 * Deep ReLU networks f(x) = W_L σ(⋯σ(W_1 x + b_1)⋯) + b_L trained with
   (1/N) Σ_i ‖f(x_i) − y_i‖² + λ ‖θ‖² on targets y = h(P x) of known inner dimension k.
+* Continuation in depth: a trained net deepened by identity-on-data layers (``deepen``)
+  starts the training of the next depth (``train_relu_by_depth``).
+* Full-batch gradient descent on several nets at once (``train_relu_gd``), the empirical NTK
+  from per-example parameter Jacobians (torch.func) and the Hessian of the objective.
 * Measurements: per-layer singular values, input Jacobians Jf(x) and Jα_ℓ(x)
   (products of masked weights), numerical and effective ranks of hidden representations.
   Every function refuses non-finite input with a ValueError naming the parameter.
@@ -327,19 +331,30 @@ def _forward(weights, biases, X: torch.Tensor, *, keep: bool = False):
 
 
 def low_rank_task(n: int, d: int, k: int, m: int, *, generator: torch.Generator,
-                  hidden: int = 100) -> tuple[np.ndarray, np.ndarray]:
+                  hidden: int = 100, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Inputs x ~ N(0, I_d) and targets y = h(P x) with P: R^d → R^k and h a random shallow ReLU net.
 
     The target f = h∘P has bottleneck rank k (and Jacobian rank k at almost every x).
     Columns of Y are standardised (an affine map of the output, which keeps the rank).
+    ``positive``: x ~ U[0, 1]^d and P averages k disjoint blocks of coordinates (orthonormal
+    columns with entries ≥ 0), so the inner variable z = Pᵀx ≥ 0 passes through ReLU layers
+    unchanged: a k-dimensional representation needs k units per layer, not the k + 1 of a
+    positive frame around a signed z (which keeps deep nets off the asymptotic regime longer).
     """
     for name, v in (("n", n), ("d", d), ("k", k), ("m", m), ("hidden", hidden)):
         _check_int(name, v, 1)
     if k > min(d, m):
         raise ValueError(f"k must be <= min(d, m) = {min(d, m)}, got {k}")
     g = generator
-    X = torch.randn(n, d, generator=g, dtype=DTYPE)
-    P = torch.linalg.qr(torch.randn(d, k, generator=g, dtype=DTYPE))[0]      # orthonormal k-frame
+    if positive:
+        X = torch.rand(n, d, generator=g, dtype=DTYPE)
+        blocks = np.array_split(np.arange(d), k)
+        P = torch.zeros(d, k, dtype=DTYPE)
+        for j, b in enumerate(blocks):
+            P[b, j] = 1.0 / len(b) ** 0.5
+    else:
+        X = torch.randn(n, d, generator=g, dtype=DTYPE)
+        P = torch.linalg.qr(torch.randn(d, k, generator=g, dtype=DTYPE))[0]      # orthonormal k-frame
     A = torch.randn(hidden, k, generator=g, dtype=DTYPE)
     c = 0.5 * torch.randn(hidden, generator=g, dtype=DTYPE)
     B = torch.randn(m, hidden, generator=g, dtype=DTYPE) / hidden ** 0.5
@@ -497,3 +512,200 @@ def random_relu_net(widths, *, generator: torch.Generator, scale: float = 1.0,
     bs = [0.5 * scale * torch.randn(w.shape[0], generator=generator, dtype=DTYPE).numpy()
           for w in ws] if biases else []
     return Trained(ws, bs, float("nan"), float("nan"), 0, True)
+
+
+# --------------------------------------------------------------------------- depth continuation
+def deepen(net: Trained, X: np.ndarray, extra: int, *, rtol: float = 1e-10) -> Trained:
+    """Insert ``extra`` layers in the middle of ``net`` without changing f on the rows of X.
+
+    Each new layer is W = U_r U_rᵀ, b = 0, with U_r an orthonormal basis of the span of the
+    hidden representation α_ℓ(X) where it is inserted (singular values above rtol·s_1):
+    α_ℓ(x) ≥ 0 lies in that span, so σ(W α_ℓ(x)) = α_ℓ(x) for every training input, and the
+    layer costs ‖W‖_F² = r.  This is continuation in depth: a trained depth-L net gives a
+    depth-(L + extra) start that already fits, from which training reaches the deeper
+    minimiser instead of a fresh random start.
+    """
+    extra = _check_int("extra", extra, 0)
+    X = _finite("X", X, 2)
+    rtol = _check_nonneg("rtol", rtol)
+    if net.depth < 2:
+        raise ValueError("net must have at least one hidden layer to deepen")
+    ws = [np.array(w, dtype=np.float64) for w in net.weights]
+    bs = [np.array(b, dtype=np.float64) for b in net.biases]
+    for _ in range(extra):
+        where = len(ws) // 2                       # after hidden layer `where` (1-based)
+        alpha = hidden_representations(Trained(ws, bs, 0.0, 0.0, 0, True), X)[where - 1]
+        U, s, _ = np.linalg.svd(alpha.T, full_matrices=False)
+        r = max(int((s > rtol * max(s[0], 1e-300)).sum()), 1)
+        ws.insert(where, U[:, :r] @ U[:, :r].T)
+        if bs:
+            bs.insert(where, np.zeros(ws[where].shape[0]))
+    return Trained(ws, bs, float("nan"), float("nan"), 0, True, history={"deepened_from": net.depth})
+
+
+def train_relu_by_depth(X: np.ndarray, Y: np.ndarray, width: int, depths, lam: float, *,
+                        generator: torch.Generator, restarts: int = 3, screen_iter: int = 300,
+                        maxiter: int = 2000, gtol: float = 1e-7) -> dict[int, Trained]:
+    """Trained nets of every depth in ``depths`` (ascending), by continuation in depth.
+
+    The shallowest is the best of ``restarts`` screened He starts (:func:`train_relu_best_of`);
+    each deeper one starts from the previous minimiser deepened by :func:`deepen` and is
+    trained by L-BFGS for up to ``maxiter`` iterations.  ``history["rel_change"]`` records the
+    relative change of the objective over the last 10% of the iterations (a convergence
+    measure for the piecewise-smooth objective, beside the final gradient norm).
+    """
+    depths = [_check_int("depths", L, 2) for L in depths]
+    if depths != sorted(set(depths)):
+        raise ValueError(f"depths must be strictly increasing, got {depths!r}")
+    width = _check_int("width", width, 1)
+    X, Y = _finite("X", X, 2), _finite("Y", Y, 2)
+    widths = lambda L: [X.shape[1]] + [width] * (L - 1) + [Y.shape[1]]   # noqa: E731
+    nets, net = {}, None
+    for L in depths:
+        if net is None:
+            net = train_relu_best_of(X, Y, widths(L), lam, generator=generator, restarts=restarts,
+                                     screen_iter=screen_iter, maxiter=maxiter, gtol=gtol)
+        else:
+            start = deepen(net, X, L - net.depth)
+            net = train_relu(X, Y, widths(L), lam, generator=generator, gtol=gtol, maxiter=maxiter,
+                             init=(start.weights, start.biases))
+        tail = train_relu(X, Y, widths(L), lam, generator=generator, gtol=gtol,
+                          maxiter=max(maxiter // 10, 1), init=(net.weights, net.biases))
+        tail.history = dict(net.history, rel_change=abs(net.loss - tail.loss) / abs(net.loss),
+                            iterations_total=net.iterations + tail.iterations)
+        tail.iterations += net.iterations
+        nets[L] = net = tail
+    return nets
+
+
+# --------------------------------------------------------------------------- NTK and sharpness
+def _torch_params(net: Trained) -> dict[str, torch.Tensor]:
+    """Named parameters in the flat order of the trainers (W_1, b_1, W_2, b_2, …)."""
+    out = {}
+    for l, w in enumerate(net.weights):
+        out[f"w{l}"] = torch.tensor(w, dtype=DTYPE)
+        if net.biases:
+            out[f"b{l}"] = torch.tensor(net.biases[l], dtype=DTYPE)
+    return out
+
+
+def _functional(depth: int, biases: bool):
+    def f(params, x):
+        ws = [params[f"w{l}"] for l in range(depth)]
+        bs = [params[f"b{l}"] for l in range(depth)] if biases else []
+        return _forward(ws, bs, x[None])[0]
+    return f
+
+
+def parameter_jacobians(net: Trained, X: np.ndarray) -> torch.Tensor:
+    """∂f(x_i)/∂θ for every row x_i, as one (N, m, P) tensor (torch.func.jacrev under vmap);
+    θ in the flat order W_1, b_1, W_2, b_2, … of the trainers and :func:`loss_hessian`."""
+    X = _finite("X", X, 2)
+    params = _torch_params(net)
+    f = _functional(net.depth, bool(net.biases))
+    with one_thread():
+        jac = torch.func.vmap(torch.func.jacrev(f), in_dims=(None, 0))(params, torch.tensor(X, dtype=DTYPE))
+    return torch.cat([jac[name].reshape(len(X), -1, params[name].numel()) for name in params], dim=2)
+
+
+def ntk_trace(net: Trained, X: np.ndarray) -> np.ndarray:
+    """Tr Θ(x_i, x_i) = ‖∂f(x_i)/∂θ‖_F² for every row x_i (biases included when the net has them)."""
+    J = parameter_jacobians(net, X)
+    return (J ** 2).sum((1, 2)).numpy()
+
+
+def ntk_gram(net: Trained, X: np.ndarray) -> np.ndarray:
+    """The empirical NTK Gram matrix K = J Jᵀ (N·m × N·m, rows ordered (i, output))."""
+    J = parameter_jacobians(net, X)
+    J = J.reshape(-1, J.shape[-1])
+    return (J @ J.T).numpy()
+
+
+def _flat(net: Trained) -> np.ndarray:
+    parts = []
+    for l, w in enumerate(net.weights):
+        parts.append(np.asarray(w).ravel())
+        if net.biases:
+            parts.append(np.asarray(net.biases[l]).ravel())
+    return np.concatenate(parts)
+
+
+def loss_hessian_eigenvalues(net: Trained, X: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
+    """Eigenvalues (ascending) of :func:`loss_hessian`."""
+    return np.linalg.eigvalsh(loss_hessian(net, X, Y, lam))
+
+
+def loss_hessian(net: Trained, X: np.ndarray, Y: np.ndarray, lam: float) -> np.ndarray:
+    """The P×P Hessian of (1/N) Σ‖f(x_i) − y_i‖² + λ‖θ‖² at the net's θ (flat order: W_1, b_1, W_2, …).
+
+    Forward-over-reverse autograd (torch.func.hessian): exact for the piecewise-linear net
+    away from kinks, and independent of the NTK Gram matrix.
+    """
+    X, Y = _finite("X", X, 2), _finite("Y", Y, 2)
+    lam = _check_nonneg("lam", lam)
+    widths = [net.weights[0].shape[1]] + [w.shape[0] for w in net.weights]
+    shapes = _shapes(widths, bool(net.biases))
+    Xt, Yt = torch.tensor(X, dtype=DTYPE), torch.tensor(Y, dtype=DTYPE)
+    biases = bool(net.biases)
+
+    def objective(theta):
+        ps = _unflatten(theta, shapes)
+        ws, bs = (ps[0::2], ps[1::2]) if biases else (ps, [])
+        return ((_forward(ws, bs, Xt) - Yt) ** 2).sum() / len(X) + lam * (theta ** 2).sum()
+
+    with one_thread():
+        H = torch.func.hessian(objective)(torch.tensor(_flat(net), dtype=DTYPE))
+    return H.numpy()
+
+
+# --------------------------------------------------------------------------- gradient descent
+def train_relu_gd(X: np.ndarray, Y: np.ndarray, init: list[Trained], lam: float, lrs, steps: int
+                  ) -> list[Trained]:
+    """Full-batch gradient descent θ ← θ − η ∇[(1/N) Σ‖f(x_i) − y_i‖² + λ‖θ‖²] on several nets at once.
+
+    ``init``: nets of equal widths (with biases), one per entry of ``lrs`` (the step size η of
+    each); the nets are stacked along a batch axis and trained by one batched forward and
+    backward per step.  ``history["loss"]`` holds the objective every steps/100 steps.
+    """
+    X, Y = _finite("X", X, 2), _finite("Y", Y, 2)
+    lam = _check_nonneg("lam", lam)
+    steps = _check_int("steps", steps, 1)
+    lrs = _finite("lrs", lrs, 1)
+    if len(init) != len(lrs) or not len(init) or (lrs <= 0).any():
+        raise ValueError(f"lrs must give one step size > 0 per initial net ({len(init)}), got {lrs!r}")
+    if any(not n.biases for n in init) or len({tuple(w.shape for w in n.weights) for n in init}) != 1:
+        raise ValueError("init must list nets with biases and equal widths")
+    depth = init[0].depth
+    ws = [torch.tensor(np.stack([n.weights[l] for n in init]), requires_grad=True) for l in range(depth)]
+    bs = [torch.tensor(np.stack([n.biases[l] for n in init]), requires_grad=True) for l in range(depth)]
+    Xt, Yt, eta = torch.tensor(X, dtype=DTYPE), torch.tensor(Y, dtype=DTYPE), torch.tensor(lrs)
+    record, history = max(steps // 100, 1), []
+
+    def objectives():
+        h = Xt.expand(len(init), *Xt.shape)
+        for l in range(depth):
+            h = torch.baddbmm(bs[l][:, None, :], h, ws[l].transpose(1, 2))
+            if l < depth - 1:
+                h = torch.relu(h)
+        fit = ((h - Yt) ** 2).sum((1, 2)) / len(X)
+        return fit + lam * sum((p ** 2).sum(tuple(range(1, p.dim()))) for p in ws + bs)
+
+    with one_thread():
+        for step in range(steps):
+            obj = objectives()
+            grads = torch.autograd.grad(obj.sum(), ws + bs)
+            with torch.no_grad():
+                for p, g in zip(ws + bs, grads):
+                    p -= eta.view(-1, *([1] * (p.dim() - 1))) * g
+            if step % record == 0:
+                history.append(obj.detach().numpy().copy())
+        obj = objectives()
+        grads = torch.autograd.grad(obj.sum(), ws + bs)
+    gnorm = torch.sqrt(sum((g ** 2).sum(tuple(range(1, g.dim()))) for g in grads)).numpy()
+    hist = np.array(history)
+    out = []
+    for i in range(len(init)):
+        out.append(Trained([w[i].detach().numpy().copy() for w in ws], [b[i].detach().numpy().copy() for b in bs],
+                           float(obj.detach()[i]), float(gnorm[i]), steps, bool(gnorm[i] <= 1e-6),
+                           history={"loss": hist[:, i], "lr": float(lrs[i])}))
+    return out

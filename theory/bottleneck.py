@@ -326,6 +326,33 @@ def layer_bottleneck_gap(layer_singular_values: Sequence[np.ndarray], k: int) ->
     return total
 
 
+# --------------------------------------------------------------------------- depth expansion fit, GD stability
+def depth_fit_design(depths) -> np.ndarray:
+    """Design matrix [L, 1, 1/L] of the fit ‖θ*‖²(L) ≈ L·R^(0) + R^(1) + R^(2)/L (Jacot 2305.19008, §1.3)."""
+    Ls = _finite_array("depths", depths, 1)
+    if (Ls < 1).any() or len(np.unique(Ls)) < 3:
+        raise ValueError(f"depths must hold at least 3 distinct depths >= 1, got {depths!r}")
+    return np.stack([Ls, np.ones_like(Ls), 1.0 / Ls], axis=1)
+
+
+def gd_stable_ntk_bound(eta, lam, N, rho=0):
+    """Upper bound on λ_max of the NTK Gram matrix K = J Jᵀ at a minimum that gradient descent
+    with step η on C(θ) = (1/N) Σ_i ‖f_θ(x_i) − y_i‖² + λ‖θ‖² can converge to:
+
+        λ_max(K) ≤ N (1/η − λ + ρ/2),   ρ = ‖(2/N) Σ_i (f_θ(x_i) − y_i)·∇²_θ f_θ(x_i)‖_op.
+
+    Derived (the mechanism of the paper's "large learning rates guarantee an O(L) NTK", B4):
+    GD's map θ ↦ θ − η∇C is linearly stable at a fixed point only if λ_max(∇²C) ≤ 2/η, and
+    ∇²C = (2/N) JᵀJ + 2λI + (residual term), so Weyl's inequality gives the bound.  With
+    η = c/L the bound is N L/c + O(L·ρ): an NTK of order L; a step η = o(1/L) allows more.
+    """
+    eta = _real("eta", eta, 0, low_open=True)
+    lam = _real("lam", lam, 0)
+    N = check_int("N", N, 1)
+    rho = _real("rho", rho, 0)
+    return N * (1 / eta - lam + rho / 2)
+
+
 # --------------------------------------------------------------------------- subadditivity (linear maps)
 def log_pdet(A: np.ndarray, rtol: float = 1e-10) -> tuple[float, int]:
     """(log|A|_+, numerical rank): log of the product of the nonzero singular values."""
@@ -422,3 +449,16 @@ def _expansion(s):
              "jump": (LAM_SYM * (L_SYM - 2)) ** (L_SYM / (2 * L_SYM - 2))})
 def _threshold(L, lam):
     return threshold(L, lam)
+
+
+@formula("bottleneck.gd_stable_ntk_bound",
+         source="derived: linear stability of GD (λ_max ∇²C ≤ 2/η) + Weyl; Jacot arXiv 2305.19008 "
+                "(large learning rates guarantee an O(L) NTK)",
+         statement="top NTK eigenvalue at a GD-stable minimum: λ_max(K) ≤ N (1/η − λ + ρ/2)",
+         params=[Param("eta", "real", "gradient-descent step size η", low=0, low_open=True),
+                 Param("lam", "real", "weight-decay strength λ", low=0),
+                 Param("N", "int", "number of training points", low=1),
+                 Param("rho", "real", "operator norm of the residual Hessian term (0 at interpolation)", low=0)],
+         symbolic=lambda: sp.Symbol("N") * (1 / sp.Symbol("eta") - LAM_SYM + sp.Symbol("rho") / 2))
+def _gd_stable_ntk_bound(eta, lam, N, rho=0):
+    return gd_stable_ntk_bound(eta, lam, N, rho)
