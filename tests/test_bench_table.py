@@ -55,3 +55,17 @@ def test_neural_tangents_judgement_says_what_ok_was_judged_on():
     assert "vs_neural_tangents" not in row and "stored reference" in row["nt_reference_source"]
     row = _with_neural_tangents({"chi2_nets_per_s": 5000.0}, missing, "chi2_nets_per_s", CHI2_NT_TARGET, None)
     assert row["ok"] is False and "stored" in row["ok_judged_on"] and "nt_reference_note" in row
+
+
+def test_formula_rows_compare_every_nlo_entry_with_the_float_recursion():
+    """The bench's float64 reference covers every entry correlations.nlo returns (ReLU's exact zeros too)."""
+    from dltv.checks import bench_formulas as b
+    from dltv.theory import correlations as C
+
+    for name, cw, layer in (("relu", 2, 4), ("tanh", 1, 2)):
+        exact = C.nlo_layer(name, cw, 0, b.K1, 32, layer)
+        assert set(exact) == set(C.NLO_ENTRIES)
+        assert b._digits(exact, b._float_nlo(name, float(cw), 32, layer)) > 12
+    row = b._row("gradient", "tanh", 2, lambda: b._last(C.gradient_recursion("tanh", 1, 0, (1, 0.9, 1), 2, mp=True)),
+                 b._last(C.gradient_recursion("tanh", 1, 0, (1, 0.9, 1), 2)), inputs="K,P,D=1,0.9,1")
+    assert row["float64_digits"] > 12 and row["case"] == "gradient tanh K,P,D=1,0.9,1 layer=2"
