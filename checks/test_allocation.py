@@ -905,6 +905,7 @@ def _relu_readout(ctx):
 # --------------------------------------------------------------------------- trained students
 TRAIN_TOL = 1e-6      # relative residual declaring that training reached the teacher
 TRAIN_STEPS, TRAIN_LR, TRAIN_MOMENTUM = 2500, 0.005, 0.9
+TRAIN_STILL_FALLING, TRAIN_LONGER = 1e-3, 4   # residuals in [TRAIN_TOL, 1e-3) train 4x longer
 # (widths, m, learnable per output row of the last layer: F1 satisfied, F1 violated); same M
 TRAINED_ROWS = [([1, 6, 2], 4, (3, 3), (6, 0)), ([2, 8, 2], 6, (5, 4), (8, 1))]
 # whole W1: M = 12 >= E = 5, F4: MP = 0; (widths, m, lr, steps): an unmatchable student's loss
@@ -919,13 +920,24 @@ def _rows_alloc(widths, counts) -> list:
 
 def _trained(widths, m, allocs, lr, gen, steps=TRAIN_STEPS) -> np.ndarray:
     """Final relative residuals of trained students, one fresh teacher/student/inputs draw
-    per allocation in ``allocs`` (all trained at once)."""
+    per allocation in ``allocs`` (all trained at once).
+
+    Training runs to convergence, not to a step count: an instance still between TRAIN_TOL and
+    TRAIN_STILL_FALLING (far below any least-squares floor it could stall at, see the claim's
+    notes) is trained again from its start for TRAIN_LONGER x the steps; its longer run counts.
+    """
     shapes = num.lffn_shapes(widths)
     B = len(allocs)
     T, S = num.sample_weights(shapes, gen, (B,)), num.sample_weights(shapes, gen, (B,))
     X = num.sample_inputs((B, widths[0], m), gen)
-    return num.train_masked(num.lffn_forward, S, X, num.allocation_masks(shapes, allocs),
-                            num.lffn_forward(T, X), steps, lr, TRAIN_MOMENTUM).numpy()
+    masks, target = num.allocation_masks(shapes, allocs), num.lffn_forward(T, X)
+    res = num.train_masked(num.lffn_forward, S, X, masks, target, steps, lr, TRAIN_MOMENTUM).numpy()
+    slow = np.flatnonzero((res >= TRAIN_TOL) & (res < TRAIN_STILL_FALLING))
+    if slow.size:
+        pick = lambda d: {n: v[slow] for n, v in d.items()}  # noqa: E731
+        res[slow] = num.train_masked(num.lffn_forward, pick(S), X[slow], pick(masks), target[slow],
+                                     TRAIN_LONGER * steps, lr, TRAIN_MOMENTUM).numpy()
+    return res
 
 
 @claim("allocation.lffn.trained", source=derived("F1, F4, G3"), seed=5111, stochastic=False,
@@ -983,7 +995,10 @@ def _trained_students(ctx):
         "geometrically to float64 round-off. Control: parameter counting, match iff M >= E(m). "
         "Each case trains all its instances as one tensor problem (independent runs: the loss is a "
         "sum over instances and SGD's update is elementwise). The bottleneck case uses lr 0.001 "
-        f"(deeper student, larger curvature) and {steps} steps."))
+        f"(deeper student, larger curvature) and {steps} steps. Training runs to convergence: an "
+        f"instance still between {TRAIN_TOL:g} and {TRAIN_STILL_FALLING:g} after its steps is trained "
+        f"{TRAIN_LONGER}x longer from its start (a matchable one converges geometrically, slowly when "
+        "ill-conditioned; an unmatchable one stays at its floor, so the verdict cannot change by it)."))
 
 
 # --------------------------------------------------------------------------- trained multi-layer students
